@@ -1,0 +1,1 @@
+"""Metadata: the ``MetadataStore`` seam and its implementations."""

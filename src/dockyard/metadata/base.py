@@ -1,0 +1,167 @@
+"""The ``MetadataStore`` seam: every fact about content, changed in transactions.
+
+Blobs are a global content-addressed set; a repository may serve a blob only once it is
+linked there (pushed or mounted). Manifests belong to a repository and keep their exact
+payload bytes. Tags point at manifests of the same repository.
+
+Errors::
+
+    MetadataError
+    ├── MissingReferences   a manifest names blobs or manifests the repository lacks
+    ├── UploadBusy          another request is writing the same upload session
+    └── UploadConflict      the session's offset moved underneath the caller
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "BlobRecord",
+    "ManifestRecord",
+    "MetadataError",
+    "MetadataStore",
+    "MissingReferences",
+    "UploadBusy",
+    "UploadConflict",
+    "UploadRecord",
+]
+
+
+class MetadataError(Exception):
+    """Root of the errors a store raises."""
+
+
+class MissingReferences(MetadataError):
+    def __init__(self, blobs: Sequence[str], manifests: Sequence[str]) -> None:
+        super().__init__(f"missing blobs {list(blobs)}, missing manifests {list(manifests)}")
+        self.blobs = list(blobs)
+        self.manifests = list(manifests)
+
+
+class UploadBusy(MetadataError):
+    """The upload is held by another request."""
+
+
+class UploadConflict(MetadataError):
+    """The upload's offset is not the one the caller expected (or the session is gone)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRecord:
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    repository: str
+    digest: str
+    media_type: str
+    size: int
+    payload: bytes
+    artifact_type: str | None = None
+    subject: str | None = None
+    # Digests this manifest needs: config and layers (blobs), index children (manifests).
+    blobs: tuple[str, ...] = ()
+    children: tuple[str, ...] = ()
+    created_at: datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    id: str
+    repository: str
+    offset: int
+    # Saved running sha256 state (see dockyard.hashing); empty when not resumable.
+    hash_state: bytes
+    created_at: datetime
+    updated_at: datetime
+
+
+@runtime_checkable
+class MetadataStore(Protocol):
+    """Facts about content. Every method is one transaction; all are safe to call
+    concurrently from many tasks, processes and replicas."""
+
+    async def close(self) -> None: ...
+
+    # -- repositories ----------------------------------------------------------------------
+    async def repository_exists(self, repository: str) -> bool: ...
+
+    async def list_repositories(self, limit: int, last: str | None = None) -> list[str]:
+        """Names sorted lexically, after ``last`` when given, at most ``limit``."""
+        ...
+
+    # -- blobs -----------------------------------------------------------------------------
+    async def get_blob(self, digest: str) -> BlobRecord | None:
+        """The blob if stored anywhere in the registry."""
+        ...
+
+    async def get_repository_blob(self, repository: str, digest: str) -> BlobRecord | None:
+        """The blob if the repository may serve it."""
+        ...
+
+    async def link_blob(self, repository: str, digest: str, size: int) -> None:
+        """Record the blob (if new) and let the repository serve it; creates the repository.
+        Idempotent."""
+        ...
+
+    async def unlink_blob(self, repository: str, digest: str) -> bool:
+        """Stop the repository serving the blob. False if it was not linked."""
+        ...
+
+    # -- manifests and tags ----------------------------------------------------------------
+    async def put_manifest(self, manifest: ManifestRecord, tags: Sequence[str] = ()) -> None:
+        """Store the manifest (idempotent for the same digest) and point ``tags`` at it, in one
+        transaction. Raises ``MissingReferences`` unless every digest in ``manifest.blobs`` is
+        linked in the repository and every one in ``manifest.children`` is a manifest there.
+        Creates the repository."""
+        ...
+
+    async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None: ...
+
+    async def get_tagged_manifest(self, repository: str, tag: str) -> ManifestRecord | None: ...
+
+    async def delete_manifest(self, repository: str, digest: str) -> bool:
+        """Delete the manifest and every tag pointing at it. False if it was not there."""
+        ...
+
+    async def delete_tag(self, repository: str, tag: str) -> bool:
+        """Delete only the tag. False if it was not there."""
+        ...
+
+    async def list_tags(self, repository: str, limit: int, last: str | None = None) -> list[str]:
+        """Tags sorted lexically, after ``last`` when given, at most ``limit``."""
+        ...
+
+    async def list_referrers(
+        self, repository: str, subject: str, artifact_type: str | None = None
+    ) -> list[ManifestRecord]:
+        """Manifests in the repository whose subject is ``subject``, by digest."""
+        ...
+
+    # -- upload sessions -------------------------------------------------------------------
+    async def create_upload(self, upload: UploadRecord) -> None: ...
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
+
+    async def acquire_upload(self, upload_id: str, lease_seconds: float) -> UploadRecord | None:
+        """Hold the session for one request. None if it does not exist; ``UploadBusy`` if
+        another request holds an unexpired lease."""
+        ...
+
+    async def release_upload(
+        self, upload_id: str, offset: int | None = None, hash_state: bytes | None = None
+    ) -> None:
+        """Release the lease, recording the new offset and hash state when given."""
+        ...
+
+    async def delete_upload(self, upload_id: str) -> bool: ...
+
+    async def list_uploads_before(self, cutoff: datetime, limit: int) -> list[UploadRecord]:
+        """Sessions not updated since ``cutoff`` (for purging), oldest first."""
+        ...

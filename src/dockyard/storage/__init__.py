@@ -1,0 +1,1 @@
+"""Blob storage: the ``StorageDriver`` seam and its implementations."""
