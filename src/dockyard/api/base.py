@@ -1,0 +1,127 @@
+"""What every handler shares: the error envelope, request parsing, URLs and authorization."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from dockyard.auth.base import Access, AccessController, Grant, RequestInfo
+from dockyard.core.registry import Registry
+from dockyard.digest import Digest
+from dockyard.errors import (
+    EndpointUnknown,
+    RegistryError,
+    SizeInvalid,
+    Unsupported,
+)
+from dockyard.reference import validate_name
+
+__all__ = [
+    "API_VERSION_HEADER",
+    "Context",
+    "authorize",
+    "body",
+    "content_length",
+    "context",
+    "digest_param",
+    "error_response",
+    "http_exception_handler",
+    "location",
+    "registry_error_handler",
+    "repository",
+    "unexpected_error_handler",
+]
+
+API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
+
+log = logging.getLogger("dockyard.api")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything a handler needs, built once by the composition root."""
+
+    registry: Registry
+    access: AccessController
+    host: str | None
+    relative_urls: bool
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+def error_response(error: RegistryError) -> Response:
+    headers = dict(error.headers)
+    if error.status == 405 and "Allow" not in headers:
+        headers.setdefault("Allow", "GET, HEAD")
+    return JSONResponse(error.envelope(), status_code=error.status, headers=headers)
+
+
+async def registry_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    return error_response(exc)
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(EndpointUnknown())
+    if exc.status_code == 405:
+        return error_response(Unsupported(message="method not allowed"))
+    error = RegistryError(message=str(exc.detail))
+    return JSONResponse(error.envelope(), status_code=exc.status_code)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(RegistryError().envelope(), status_code=500)
+
+
+def repository(request: Request) -> str:
+    name: str = request.path_params["name"]
+    return validate_name(name)
+
+
+def digest_param(text: str) -> Digest:
+    return Digest.parse(text)
+
+
+def content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise SizeInvalid(message="invalid Content-Length")
+    return int(value)
+
+
+def body(request: Request) -> AsyncIterator[bytes]:
+    return request.stream()
+
+
+async def authorize(request: Request, wanted: Sequence[Access]) -> Grant:
+    info = RequestInfo(
+        headers=request.headers, client=request.client.host if request.client else None
+    )
+    return await context(request).access.authorize(info, wanted)
+
+
+def location(request: Request, path: str) -> str:
+    """A URL for a Location header: absolute unless ``http.relativeurls`` is set."""
+    ctx = context(request)
+    if ctx.relative_urls:
+        return path
+    if ctx.host:
+        return ctx.host.rstrip("/") + path
+    host = request.headers.get("host")
+    if not host:
+        return path
+    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    return f"{scheme}://{host}{path}"

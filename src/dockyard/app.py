@@ -1,0 +1,111 @@
+"""The composition root: build the ASGI application from a config object."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from dockyard.api.base import (
+    Context,
+    http_exception_handler,
+    registry_error_handler,
+    unexpected_error_handler,
+)
+from dockyard.api.middleware import StaticHeaders
+from dockyard.api.routes import routes
+from dockyard.auth.open import OpenAccess
+from dockyard.config import Config, load_config
+from dockyard.core.policy import Policy
+from dockyard.core.registry import Registry
+from dockyard.errors import RegistryError
+from dockyard.maintenance import purge_uploads_forever
+from dockyard.metadata.factory import open_store
+from dockyard.storage.base import StorageDriver
+from dockyard.storage.filesystem import FilesystemDriver
+
+__all__ = ["create_app", "from_environment"]
+
+CONFIG_ENV = "DOCKYARD_CONFIG"
+
+log = logging.getLogger("dockyard")
+
+
+class StartupError(Exception):
+    """The config names something this build cannot run."""
+
+
+def _storage(config: Config) -> StorageDriver:
+    if config.storage.driver_name != "filesystem" or config.storage.filesystem is None:
+        raise StartupError(f"storage.{config.storage.driver_name}: driver not available yet")
+    return FilesystemDriver(config.storage.filesystem.rootdirectory)
+
+
+def _check_supported(config: Config) -> None:
+    # Refuse rather than run open when the config asks for access control we do not have yet.
+    if config.auth:
+        names = ", ".join(sorted(config.auth))
+        raise StartupError(f"auth.{names}: access control is not available yet")
+
+
+def create_app(config: Config) -> Starlette:
+    _check_supported(config)
+    storage = _storage(config)
+    maintenance = config.storage.maintenance
+    policy = Policy(
+        delete_enabled=config.storage.delete.enabled,
+        readonly=maintenance.readonly.enabled,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        metadata = await open_store(config.database_url)
+        registry = Registry(storage, metadata, policy)
+        app.state.context = Context(
+            registry=registry,
+            access=OpenAccess(),
+            host=config.http.host,
+            relative_urls=config.http.relativeurls,
+        )
+        tasks: list[asyncio.Task[None]] = []
+        purging = maintenance.uploadpurging
+        if purging.enabled and not maintenance.readonly.enabled:
+            tasks.append(
+                asyncio.create_task(
+                    purge_uploads_forever(
+                        registry.uploads, purging.age, purging.interval, purging.dryrun
+                    )
+                )
+            )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await metadata.close()
+
+    return Starlette(
+        routes=routes(),
+        middleware=[Middleware(StaticHeaders, headers=config.http.headers)],
+        exception_handlers={
+            RegistryError: registry_error_handler,
+            HTTPException: http_exception_handler,
+            Exception: unexpected_error_handler,
+        },
+        lifespan=lifespan,
+    )
+
+
+def from_environment() -> Starlette:
+    """Granian's factory: every worker loads the config named by ``DOCKYARD_CONFIG``."""
+    path = os.environ.get(CONFIG_ENV) or None
+    config = load_config(path, os.environ)
+    logging.basicConfig(level=config.log.level.upper().replace("WARN", "WARNING"))
+    return create_app(config)

@@ -1,0 +1,1 @@
+"""Access control: the ``AccessController`` seam and its implementations."""

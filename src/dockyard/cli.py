@@ -1,0 +1,75 @@
+"""The ``dockyard`` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from dockyard import __version__
+from dockyard.config import ConfigError, read_config
+
+__all__ = ["main"]
+
+CONFIG_ERROR_EXIT = 2
+SERVE_ERROR_EXIT = 1
+
+
+def _fail(error: ConfigError) -> None:
+    click.echo(str(error), err=True)
+    sys.exit(CONFIG_ERROR_EXIT)
+
+
+def _warn(warnings: tuple[str, ...] | list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, "--version", prog_name="dockyard", message="%(prog)s %(version)s"
+)
+def main() -> None:
+    """Dockyard: a container image registry (OCI Distribution, Docker Registry HTTP API V2)."""
+
+
+@main.command("check-config")
+@click.argument("config", type=click.Path(dir_okay=False))
+def check_config(config: str) -> None:
+    """Validate CONFIG, a Distribution-style config.yml, with REGISTRY_* overrides applied.
+
+    Prints "ok", or each offending key path and exits with status 2.
+    """
+    from dockyard.server import preflight
+
+    try:
+        loaded = read_config(config, os.environ)
+        warnings = preflight(loaded.config)
+    except ConfigError as error:
+        _fail(error)
+    _warn(loaded.warnings)
+    _warn(warnings)
+    click.echo("ok")
+
+
+@main.command()
+@click.argument("config", required=False, envvar="DOCKYARD_CONFIG", type=click.Path(dir_okay=False))
+def serve(config: str | None) -> None:
+    """Run the registry with CONFIG (default: $DOCKYARD_CONFIG, else built-in defaults:
+    listen on :5000, data under $XDG_DATA_HOME/dockyard)."""
+    from dockyard.server import ServeError
+    from dockyard.server import serve as run
+
+    try:
+        loaded = read_config(config or None, os.environ)
+    except ConfigError as error:
+        _fail(error)
+    _warn(loaded.warnings)
+    try:
+        run(loaded.config, config or None)
+    except ConfigError as error:
+        _fail(error)
+    except ServeError as error:
+        click.echo(f"dockyard: {error}", err=True)
+        sys.exit(SERVE_ERROR_EXIT)

@@ -1,0 +1,1 @@
+"""Registry semantics, free of HTTP: uploads, blobs, manifests, tags, referrers."""

@@ -1,0 +1,50 @@
+"""Blobs as a repository serves them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from dockyard.core.paths import blob_path
+from dockyard.core.policy import Policy
+from dockyard.digest import Digest
+from dockyard.errors import BlobUnknown
+from dockyard.metadata.base import MetadataStore
+from dockyard.storage.base import StorageDriver
+
+__all__ = ["BlobLocation", "Blobs"]
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLocation:
+    digest: str
+    size: int
+    path: str
+    # An OS path for zero-copy sends, when the driver has one.
+    local_path: str | None
+
+
+class Blobs:
+    def __init__(self, storage: StorageDriver, metadata: MetadataStore, policy: Policy) -> None:
+        self._storage = storage
+        self._metadata = metadata
+        self._policy = policy
+
+    async def locate(self, repository: str, digest: Digest) -> BlobLocation:
+        blob = await self._metadata.get_repository_blob(repository, str(digest))
+        if blob is None:
+            raise BlobUnknown(detail={"digest": str(digest)})
+        path = blob_path(digest)
+        return BlobLocation(blob.digest, blob.size, path, self._storage.local_path(path))
+
+    def read(self, location: BlobLocation, offset: int, length: int) -> AsyncIterator[bytes]:
+        return self._storage.reader(location.path, offset, length)
+
+    async def redirect_url(self, location: BlobLocation, method: str) -> str | None:
+        return await self._storage.redirect_url(location.path, method)
+
+    async def delete(self, repository: str, digest: Digest) -> None:
+        """Unlink the blob from the repository; its bytes go when garbage is collected."""
+        self._policy.check_delete()
+        if not await self._metadata.unlink_blob(repository, str(digest)):
+            raise BlobUnknown(detail={"digest": str(digest)})

@@ -1,0 +1,112 @@
+"""Manifests by tag or digest: validated on push, served exactly as pushed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockyard import digest as digests
+from dockyard import manifest
+from dockyard.core.policy import Policy
+from dockyard.digest import Digest
+from dockyard.errors import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestUnknown,
+    Unsupported,
+)
+from dockyard.metadata.base import ManifestRecord, MetadataStore, MissingReferences
+from dockyard.reference import is_tag, validate_tag
+
+__all__ = ["MAX_MANIFEST_SIZE", "Manifests", "PushedManifest", "Reference"]
+
+# The spec suggests registries accept at least 4 MiB; larger manifests are refused with 413.
+MAX_MANIFEST_SIZE = 4 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A tag or a digest, as found in a manifest URL."""
+
+    tag: str | None
+    digest: Digest | None
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        if ":" in text:
+            return cls(None, Digest.parse(text))
+        return cls(validate_tag(text), None)
+
+    def __str__(self) -> str:
+        return self.tag if self.tag is not None else str(self.digest)
+
+
+@dataclass(frozen=True, slots=True)
+class PushedManifest:
+    digest: str
+    subject: str | None
+
+
+class Manifests:
+    def __init__(self, metadata: MetadataStore, policy: Policy) -> None:
+        self._metadata = metadata
+        self._policy = policy
+
+    async def put(
+        self,
+        repository: str,
+        reference: Reference,
+        payload: bytes,
+        content_type: str | None,
+    ) -> PushedManifest:
+        self._policy.check_write()
+        parsed = manifest.parse(payload, content_type)
+        computed = digests.compute(payload)
+        if reference.digest is not None:
+            if reference.digest.algorithm != computed.algorithm:
+                computed = digests.compute(payload, reference.digest.algorithm)
+            if computed != reference.digest:
+                raise DigestInvalid(
+                    detail={"expected": str(reference.digest), "actual": str(computed)}
+                )
+        record = ManifestRecord(
+            repository=repository,
+            digest=str(computed),
+            media_type=parsed.media_type,
+            size=len(payload),
+            payload=payload,
+            artifact_type=parsed.artifact_type,
+            subject=parsed.subject.digest if parsed.subject else None,
+            blobs=parsed.blobs,
+            children=parsed.children,
+        )
+        tags = [reference.tag] if reference.tag is not None else []
+        try:
+            await self._metadata.put_manifest(record, tags)
+        except MissingReferences as missing:
+            raise ManifestBlobUnknown(
+                detail={"blobs": missing.blobs, "manifests": missing.manifests}
+            ) from None
+        return PushedManifest(record.digest, record.subject)
+
+    async def get(self, repository: str, reference: Reference) -> ManifestRecord:
+        if reference.digest is not None:
+            record = await self._metadata.get_manifest(repository, str(reference.digest))
+        else:
+            assert reference.tag is not None
+            record = await self._metadata.get_tagged_manifest(repository, reference.tag)
+        if record is None:
+            raise ManifestUnknown(detail={"reference": str(reference)})
+        return record
+
+    async def delete(self, repository: str, reference: Reference) -> None:
+        """By digest: the manifest and its tags. By tag: only that tag."""
+        self._policy.check_delete()
+        if reference.digest is not None:
+            deleted = await self._metadata.delete_manifest(repository, str(reference.digest))
+        else:
+            assert reference.tag is not None
+            if not is_tag(reference.tag):
+                raise Unsupported(message="invalid tag")
+            deleted = await self._metadata.delete_tag(repository, reference.tag)
+        if not deleted:
+            raise ManifestUnknown(detail={"reference": str(reference)})

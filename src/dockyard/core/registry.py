@@ -1,0 +1,22 @@
+"""The core, composed from the two seams: what the HTTP layer calls."""
+
+from __future__ import annotations
+
+from dockyard.core.blobs import Blobs
+from dockyard.core.manifests import Manifests
+from dockyard.core.policy import Policy
+from dockyard.core.uploads import Uploads
+from dockyard.metadata.base import MetadataStore
+from dockyard.storage.base import StorageDriver
+
+__all__ = ["Registry"]
+
+
+class Registry:
+    def __init__(self, storage: StorageDriver, metadata: MetadataStore, policy: Policy) -> None:
+        self.storage = storage
+        self.metadata = metadata
+        self.policy = policy
+        self.blobs = Blobs(storage, metadata, policy)
+        self.uploads = Uploads(storage, metadata, policy)
+        self.manifests = Manifests(metadata, policy)

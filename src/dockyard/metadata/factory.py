@@ -1,0 +1,17 @@
+"""Open a metadata store from a database URL (see ``engine.py`` for the URL forms)."""
+
+from __future__ import annotations
+
+from dockyard.metadata.engine import create_engine
+from dockyard.metadata.migrate import upgrade
+from dockyard.metadata.sql import SqlMetadataStore
+
+__all__ = ["open_store"]
+
+
+async def open_store(url: str, *, migrate: bool = True) -> SqlMetadataStore:
+    """The store at ``url``, its schema first brought up to date unless ``migrate`` is off
+    (for deployments that run ``dockyard migrate`` as a separate step)."""
+    if migrate:
+        await upgrade(url)
+    return SqlMetadataStore(create_engine(url))

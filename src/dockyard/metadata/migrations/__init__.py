@@ -1,0 +1,1 @@
+"""Alembic environment of the metadata schema, run by ``dockyard.metadata.migrate``."""

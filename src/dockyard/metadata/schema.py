@@ -1,0 +1,169 @@
+"""The metadata schema as SQLAlchemy Core tables, portable between SQLite and PostgreSQL.
+
+Migrations under ``migrations/versions`` create and evolve this schema; a test compares the
+migrated database with these definitions so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "NAME",
+    "blobs",
+    "manifest_blobs",
+    "manifest_children",
+    "manifests",
+    "metadata",
+    "repositories",
+    "repository_blobs",
+    "tags",
+    "uploads",
+]
+
+# Bytewise ordering for names that are paginated: PostgreSQL would otherwise sort by the
+# database locale (which may ignore "/" or case), while SQLite's default is already bytewise.
+NAME = String().with_variant(String(collation="C"), "postgresql")
+
+# 64-bit surrogate keys on PostgreSQL; on SQLite only INTEGER PRIMARY KEY aliases the rowid.
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out. SQLite keeps no zone, so values are stored as naive UTC
+    and given back their zone on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("name", NAME, nullable=False),
+    UniqueConstraint("name"),
+)
+
+# The global content-addressed set: a blob's bytes are stored once, whoever pushed them.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", String(), primary_key=True),
+    Column("size", BigInteger(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Which repository may serve which blob (pushed or mounted there).
+repository_blobs = Table(
+    "repository_blobs",
+    metadata,
+    Column("repository_id", ID, ForeignKey("repositories.id"), nullable=False),
+    Column("digest", String(), ForeignKey("blobs.digest"), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("repository_id", "digest"),
+    # Garbage collection asks which repositories still link a blob.
+    Index(None, "digest"),
+)
+
+manifests = Table(
+    "manifests",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("repository_id", ID, ForeignKey("repositories.id"), nullable=False),
+    Column("digest", String(), nullable=False),
+    Column("media_type", String(), nullable=False),
+    Column("artifact_type", String(), nullable=True),
+    Column("subject", String(), nullable=True),
+    Column("size", BigInteger(), nullable=False),
+    Column("payload", LargeBinary(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("repository_id", "digest"),
+    Index(None, "repository_id", "subject"),
+)
+
+manifest_blobs = Table(
+    "manifest_blobs",
+    metadata,
+    Column("manifest_id", ID, ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(), nullable=False),
+    PrimaryKeyConstraint("manifest_id", "digest"),
+    Index(None, "digest"),
+)
+
+manifest_children = Table(
+    "manifest_children",
+    metadata,
+    Column("manifest_id", ID, ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(), nullable=False),
+    PrimaryKeyConstraint("manifest_id", "digest"),
+    Index(None, "digest"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("repository_id", ID, ForeignKey("repositories.id"), nullable=False),
+    Column("name", NAME, nullable=False),
+    Column("manifest_id", ID, ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("repository_id", "name"),
+    # Deleting a manifest finds its tags through this index.
+    Index(None, "manifest_id"),
+)
+
+# Upload sessions live here rather than in one process so that any replica can continue them.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(), primary_key=True),
+    Column("repository", String(), nullable=False),
+    Column("offset", BigInteger(), nullable=False),
+    Column("hash_state", LargeBinary(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    # Purging scans sessions by age.
+    Index(None, "updated_at"),
+)

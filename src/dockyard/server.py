@@ -1,0 +1,222 @@
+"""Run the registry: Granian serving the ASGI app, every worker loading the same config.
+
+The parent process validates the config, creates the data directory and migrates the
+database once; then Granian forks the workers, each of which builds the app through
+``dockyard.app:from_environment`` from the config file named by ``DOCKYARD_CONFIG`` (with the
+same ``REGISTRY_*`` overrides, which the workers inherit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import math
+import os
+import secrets
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dockyard.config import Config, ConfigError, Problem, TlsConfig
+
+__all__ = [
+    "APP_TARGET",
+    "CONFIG_ENV",
+    "ServeError",
+    "client_ca_bundle",
+    "granian_options",
+    "preflight",
+    "serve",
+]
+
+APP_TARGET = "dockyard.app:from_environment"
+CONFIG_ENV = "DOCKYARD_CONFIG"
+SECRET_ENV = "REGISTRY_HTTP_SECRET"
+
+log = logging.getLogger("dockyard.server")
+
+
+class ServeError(Exception):
+    """The server cannot start: the address is taken, a certificate does not load..."""
+
+
+def preflight(config: Config) -> list[str]:
+    """Refuse, with :class:`ConfigError`, the settings this server cannot honour; return
+    warnings for those it ignores. ``check-config`` runs this too."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    tls = config.http.tls
+    if tls is not None:
+        if tls.certificate is None:
+            problems.append(
+                Problem(
+                    "http.tls.letsencrypt",
+                    "not supported; set http.tls.certificate and http.tls.key",
+                )
+            )
+        if tls.minimumtls in ("tls1.0", "tls1.1"):
+            problems.append(
+                Problem("http.tls.minimumtls", f"{tls.minimumtls} is not supported; use tls1.2")
+            )
+        if tls.clientcas and tls.clientauth != "require-and-verify-client-cert":
+            problems.append(
+                Problem(
+                    "http.tls.clientauth",
+                    f"{tls.clientauth} is not supported; use require-and-verify-client-cert",
+                )
+            )
+        if tls.ciphersuites:
+            warnings.append(
+                "http.tls.ciphersuites: ignored; the TLS library offers modern AEAD suites only"
+            )
+    if problems:
+        raise ConfigError(problems)
+    return warnings
+
+
+def serve(config: Config, config_path: str | None) -> None:
+    """Prepare, then run Granian until it is told to stop (SIGINT or SIGTERM)."""
+    from granian import Granian
+
+    for warning in preflight(config):
+        log.warning("%s", warning)
+    _prepare_data_directory(config)
+    _migrate(config)
+
+    os.environ[CONFIG_ENV] = os.path.abspath(config_path) if config_path else ""
+    if config.http.secret is None:
+        # Each worker would otherwise make up its own; state signed by one must verify in all.
+        os.environ[SECRET_ENV] = secrets.token_hex(32)
+    with tempfile.TemporaryDirectory(prefix="dockyard-") as scratch:
+        options = granian_options(
+            config, client_ca=client_ca_bundle(config.http.tls, Path(scratch))
+        )
+        _check_listen(options)
+        try:
+            server = Granian(**options)
+        except OSError as exc:  # ssl.SSLError included
+            raise ServeError(f"http.tls: cannot load the certificate and key: {exc}") from None
+        server.serve()
+
+
+def _prepare_data_directory(config: Config) -> None:
+    if config.storage.filesystem is not None or not config.database.url:
+        try:
+            os.makedirs(config.data_directory, exist_ok=True)
+        except OSError as exc:
+            raise ServeError(f"cannot create {config.data_directory}: {exc.strerror}") from None
+
+
+def _migrate(config: Config) -> None:
+    # Imported here: the CLI's other commands do not need the database layer.
+    from dockyard.metadata import migrate
+
+    try:
+        asyncio.run(migrate.upgrade(config.database_url))
+    except Exception as exc:  # the message, not a traceback; the URL may hold a password
+        raise ServeError(f"database: cannot bring the schema up to date: {exc}") from exc
+
+
+def _check_listen(options: dict[str, Any]) -> None:
+    """Fail with a plain message, rather than Granian's backtrace, when the address is taken."""
+    if "uds" in options:
+        return
+    address, port = options["address"], options["port"]
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            where = f"[{address}]:{port}" if family == socket.AF_INET6 else f"{address}:{port}"
+            raise ServeError(f"http.addr: cannot listen on {where}: {exc.strerror}") from None
+
+
+def granian_options(config: Config, *, client_ca: Path | None = None) -> dict[str, Any]:
+    """Keyword arguments for :class:`granian.Granian` serving ``config``.
+
+    Request bodies stream through the ASGI ``receive`` channel with no size limit, so blob
+    uploads of any size pass; backpressure caps the requests in flight per worker (Granian's
+    default: the listen backlog divided among the workers); connections are kept alive.
+    """
+    from granian.constants import HTTPModes, Interfaces, SSLProtocols
+    from granian.http import HTTP1Settings, HTTP2Settings
+    from granian.log import LogLevels
+
+    http = config.http
+    options: dict[str, Any] = {
+        "target": APP_TARGET,
+        "factory": True,
+        "interface": Interfaces.ASGI,
+        "workers": http.workers or os.cpu_count() or 1,
+        "http": HTTPModes.http1 if http.http2.disabled else HTTPModes.auto,
+        "websockets": False,
+        "backlog": 2048,
+        "http1_settings": HTTP1Settings(header_read_timeout=30_000, keep_alive=True),
+        # Flow-control windows sized from the measured bandwidth-delay product: large blob
+        # transfers over HTTP/2 are not held back by the fixed 1 MiB default.
+        "http2_settings": HTTP2Settings(adaptive_window=True),
+        "log_level": LogLevels(config.log.level),
+        "log_access": not config.log.accesslog.disabled,
+        # A crashed worker is replaced; Granian still exits on a crash loop at start-up.
+        "respawn_failed_workers": True,
+        # 0 (the default): wait for every in-flight request, uploads included.
+        "workers_kill_timeout": math.ceil(http.draintimeout) or None,
+    }
+    if http.net == "unix":
+        options["uds"] = Path(http.addr)
+    else:
+        host, port = http.tcp_address
+        options["address"] = _bind_host(host)
+        options["port"] = port
+    tls = http.tls
+    if tls is not None and tls.certificate is not None and tls.key is not None:
+        options["ssl_cert"] = Path(tls.certificate)
+        options["ssl_key"] = Path(tls.key)
+        options["ssl_protocol_min"] = SSLProtocols(tls.minimumtls)
+        if client_ca is not None:
+            options["ssl_ca"] = client_ca
+            options["ssl_client_verify"] = True
+    return options
+
+
+def _bind_host(host: str) -> str:
+    """An IP address to bind: ``""`` (every interface) is ``::`` where IPv6 is available
+    (dual-stack, so IPv4 too), else ``0.0.0.0``; a name is resolved."""
+    if not host:
+        return "::" if _ipv6_available() else "0.0.0.0"
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        resolved = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError.at("http.addr", f"cannot resolve {host!r}: {exc.strerror}") from None
+    return str(resolved[0][4][0])
+
+
+def _ipv6_available() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::", 0))
+    except OSError:
+        return False
+    return True
+
+
+def client_ca_bundle(tls: TlsConfig | None, scratch: Path) -> Path | None:
+    """One file of the ``clientcas`` certificates: Granian takes a single CA file."""
+    if tls is None or not tls.clientcas:
+        return None
+    if len(tls.clientcas) == 1:
+        return Path(tls.clientcas[0])
+    bundle = scratch / "clientcas.pem"
+    try:
+        pems = [Path(path).read_text() for path in tls.clientcas]
+    except OSError as exc:
+        raise ConfigError.at("http.tls.clientcas", f"{exc.filename}: {exc.strerror}") from None
+    bundle.write_text("\n".join(pem.strip() for pem in pems) + "\n")
+    return bundle

@@ -1,0 +1,112 @@
+"""PostgreSQL metadata: the contract against a database made for this test session.
+
+The server is ``DOCKYARD_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/test``);
+the session creates a uniquely named database beside it and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from contracts.metadata_suite import MetadataStoreContract, manifest
+from dockyard.metadata.base import MetadataStore
+from dockyard.metadata.factory import open_store
+from dockyard.metadata.migrate import current_revision, head_revision, upgrade
+from dockyard.metadata.schema import metadata
+
+from .schema_drift import schema_drift
+
+SKIP_REASON = "install PostgreSQL (Debian postgresql) and asyncpg"
+SERVER = os.environ.get("DOCKYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+try:
+    import asyncpg  # type: ignore[import-untyped]
+except ImportError:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
+
+
+async def _admin(statement: str) -> None:
+    dsn = make_url(SERVER).render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def _create_database(name: str) -> None:
+    # A locale that does not sort bytewise where the server has one (ICU's en-US ignores
+    # case and punctuation at first), so that the tests show names are ordered bytewise
+    # whatever the database's default collation.
+    try:
+        await _admin(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        )
+    except asyncpg.PostgresError:
+        await _admin(f'CREATE DATABASE "{name}"')
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """The URL of a new, empty database, dropped afterwards."""
+    name = f"dockyard_test_{secrets.token_hex(6)}"
+    try:
+        asyncio.run(_create_database(name))
+    except (OSError, asyncpg.PostgresError) as error:
+        pytest.skip(f"{SKIP_REASON} ({error})")
+    try:
+        yield make_url(SERVER).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A fresh database, migrated to head, for this module's tests."""
+    with fresh_database() as url:
+        asyncio.run(upgrade(url))
+        yield url
+
+
+class TestPostgresMetadataStore(MetadataStoreContract):
+    @pytest.fixture
+    async def store(self, database_url: str) -> AsyncIterator[MetadataStore]:
+        store = await open_store(database_url, migrate=False)
+        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+        async with store.engine.begin() as connection:
+            await connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY")
+        yield store
+        await store.close()
+
+
+def test_concurrent_first_upgrades() -> None:
+    with fresh_database() as url:
+
+        async def race() -> None:
+            assert await current_revision(url) is None
+            await asyncio.gather(*(upgrade(url) for _ in range(4)))
+            assert await current_revision(url) == head_revision() is not None
+
+        asyncio.run(race())
+
+
+async def test_upgrade_again_is_a_no_op(database_url: str) -> None:
+    store = await open_store(database_url, migrate=False)
+    try:
+        await store.put_manifest(manifest("kept", "m"), ["latest"])
+        await asyncio.gather(*(upgrade(database_url) for _ in range(3)))
+        assert await current_revision(database_url) == head_revision() is not None
+        assert await store.get_tagged_manifest("kept", "latest") == manifest("kept", "m")
+    finally:
+        await store.close()
+
+
+async def test_migrations_match_the_schema_module(database_url: str) -> None:
+    assert await schema_drift(database_url) == []
