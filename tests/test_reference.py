@@ -57,4 +57,6 @@ def test_names_never_raise_anything_else(text: str) -> None:
         validate_name(text)
     except NameInvalid:
         return
-    assert text == text.lower() and ".." not in text and len(text) <= 255
+    assert text == text.lower()
+    assert ".." not in text
+    assert len(text) <= 255

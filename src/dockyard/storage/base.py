@@ -114,9 +114,7 @@ class StorageDriver(Protocol):
         """Store the object atomically, replacing any previous one."""
         ...
 
-    def reader(
-        self, path: str, offset: int = 0, length: int | None = None
-    ) -> AsyncIterator[bytes]:
+    def reader(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream ``length`` bytes (all when None) from ``offset``. Raises ``PathNotFound`` or
         ``InvalidOffset`` on first iteration when the range does not exist."""
         ...
