@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 
 from dockyard.api.base import (
     Context,
+    disconnect_handler,
     http_exception_handler,
     registry_error_handler,
     unexpected_error_handler,
@@ -97,6 +99,7 @@ def create_app(config: Config) -> Starlette:
         exception_handlers={
             RegistryError: registry_error_handler,
             HTTPException: http_exception_handler,
+            ClientDisconnect: disconnect_handler,
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,

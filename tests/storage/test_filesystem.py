@@ -263,8 +263,10 @@ async def test_disk_work_leaves_the_event_loop_free(fs: FilesystemDriver, operat
         ticks += 1
         await asyncio.sleep(0)
     await task
-    # Done inline, the whole operation would fit between two ticks.
-    assert ticks > 3
+    # Done inline, the whole operation runs in the task's first step: one tick, before it.
+    # A thread hop always lets the ticker run again before the task can resume, however
+    # quickly the disk answers, so the check cannot depend on the machine's load.
+    assert ticks > 1
 
 
 async def test_concurrent_deletes_of_one_tree(fs: FilesystemDriver, root: Path) -> None:

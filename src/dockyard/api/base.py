@@ -14,6 +14,7 @@ from dockyard.auth.base import Access, AccessController, Grant, RequestInfo
 from dockyard.core.registry import Registry
 from dockyard.digest import Digest
 from dockyard.errors import (
+    BlobUploadInvalid,
     EndpointUnknown,
     RegistryError,
     SizeInvalid,
@@ -29,6 +30,7 @@ __all__ = [
     "content_length",
     "context",
     "digest_param",
+    "disconnect_handler",
     "error_response",
     "http_exception_handler",
     "location",
@@ -77,6 +79,11 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
         return error_response(Unsupported(message="method not allowed"))
     error = RegistryError(message=str(exc.detail))
     return JSONResponse(error.envelope(), status_code=exc.status_code)
+
+
+async def disconnect_handler(request: Request, exc: Exception) -> Response:
+    # The body ended before its Content-Length: nothing was kept; the answer may not arrive.
+    return error_response(BlobUploadInvalid(message="request body ended early"))
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:

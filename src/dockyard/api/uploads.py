@@ -24,7 +24,7 @@ from dockyard.reference import validate_name
 
 __all__ = ["cancel_upload", "finish_upload", "patch_upload", "start_upload", "upload_status"]
 
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d{1,18})-(\d{1,18})(?:/(?:\d{1,18}|\*))?")
+_CONTENT_RANGE = re.compile(r"(\d{1,18})-(\d{1,18})")
 _UUID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.mediatypes import EMPTY_JSON, OCI_INDEX, OCI_MANIFEST
+from dockyard.mediatypes import OCI_INDEX, OCI_MANIFEST
 
 from . import fields
 from .descriptor import Descriptor, parse_descriptor, parse_descriptors
@@ -22,9 +22,8 @@ def parse_image_manifest(document: dict[str, Any]) -> ParsedManifest:
     config = parse_descriptor(fields.required(document, "config", ""), "config")
     layers = parse_descriptors(fields.required(document, "layers", ""), "layers")
     artifact_type = fields.optional_media_type(document, "artifactType", "")
-    # image-spec 1.1: artifactType "MUST be set when config.mediaType is set to the empty value".
-    if config.media_type == EMPTY_JSON and artifact_type is None:
-        raise fields.invalid("artifactType", f"is required when config.mediaType is {EMPTY_JSON}")
+    # image-spec 1.1 asks producers to set artifactType with an empty config; the registry
+    # accepts either (as Distribution does) so that older artifact tools keep working.
     return ParsedManifest(
         media_type=OCI_MANIFEST,
         config=config,
