@@ -121,6 +121,10 @@ def _upload_record(row: _Row) -> UploadRecord:
     )
 
 
+def _first(rows: Sequence[_Row]) -> _Row | None:
+    return rows[0] if rows else None
+
+
 def _rowcount(result: Any) -> int:
     assert isinstance(result, CursorResult)
     return result.rowcount
@@ -144,6 +148,11 @@ class SqlMetadataStore:
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+    async def _read(self, query: _Select) -> Sequence[_Row]:
+        """Run a read-only query in a transaction of its own (subclasses may run it faster)."""
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query)).all()
 
     def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         if self._dialect == "sqlite":
@@ -188,21 +197,19 @@ class SqlMetadataStore:
 
     # -- repositories ----------------------------------------------------------------------
     async def repository_exists(self, repository: str) -> bool:
-        async with self._engine.begin() as conn:
-            return await self._repository_id(conn, repository) is not None
+        query = select(repositories.c.id).where(repositories.c.name == repository)
+        return bool(await self._read(query))
 
     async def list_repositories(self, limit: int, last: str | None = None) -> list[str]:
         query = select(repositories.c.name).order_by(repositories.c.name).limit(max(limit, 0))
         if last is not None:
             query = query.where(repositories.c.name > last)
-        async with self._engine.begin() as conn:
-            return list((await conn.execute(query)).scalars())
+        return [row[0] for row in await self._read(query)]
 
     # -- blobs -----------------------------------------------------------------------------
     async def get_blob(self, digest: str) -> BlobRecord | None:
         query = select(blobs.c.digest, blobs.c.size).where(blobs.c.digest == digest)
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(query)).first()
+        row = _first(await self._read(query))
         return None if row is None else BlobRecord(row.digest, row.size)
 
     async def get_repository_blob(self, repository: str, digest: str) -> BlobRecord | None:
@@ -215,8 +222,7 @@ class SqlMetadataStore:
             )
             .where(repositories.c.name == repository, repository_blobs.c.digest == digest)
         )
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(query)).first()
+        row = _first(await self._read(query))
         return None if row is None else BlobRecord(row.digest, row.size)
 
     async def link_blob(self, repository: str, digest: str, size: int) -> None:
@@ -369,8 +375,7 @@ class SqlMetadataStore:
             )
             .where(repositories.c.name == repository, manifests.c.digest == digest)
         )
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(query)).first()
+        row = _first(await self._read(query))
         return None if row is None else _manifest_record(repository, row)
 
     async def get_tagged_manifest(self, repository: str, tag: str) -> ManifestRecord | None:
@@ -383,8 +388,7 @@ class SqlMetadataStore:
             )
             .where(repositories.c.name == repository, tag_table.c.name == tag)
         )
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(query)).first()
+        row = _first(await self._read(query))
         return None if row is None else _manifest_record(repository, row)
 
     async def delete_manifest(self, repository: str, digest: str) -> bool:
@@ -429,8 +433,7 @@ class SqlMetadataStore:
         )
         if last is not None:
             query = query.where(tag_table.c.name > last)
-        async with self._engine.begin() as conn:
-            return list((await conn.execute(query)).scalars())
+        return [row[0] for row in await self._read(query)]
 
     async def list_referrers(
         self, repository: str, subject: str, artifact_type: str | None = None
@@ -445,8 +448,7 @@ class SqlMetadataStore:
         )
         if artifact_type is not None:
             query = query.where(manifests.c.artifact_type == artifact_type)
-        async with self._engine.begin() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(query)
         return [_manifest_record(repository, row) for row in rows]
 
     # -- upload sessions -------------------------------------------------------------------
@@ -465,8 +467,7 @@ class SqlMetadataStore:
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None:
         query = select(*_UPLOAD_COLUMNS).where(uploads.c.id == upload_id)
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(query)).first()
+        row = _first(await self._read(query))
         return None if row is None else _upload_record(row)
 
     async def acquire_upload(self, upload_id: str, lease_seconds: float) -> UploadRecord | None:
@@ -514,6 +515,5 @@ class SqlMetadataStore:
             .order_by(uploads.c.updated_at, uploads.c.id)
             .limit(max(limit, 0))
         )
-        async with self._engine.begin() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(query)
         return [_upload_record(row) for row in rows]
