@@ -44,7 +44,7 @@ def _libcrypto() -> ctypes.CDLL | None:
         for algorithm in _ALGORITHMS.values():
             getattr(lib, algorithm.update).argtypes = [
                 ctypes.c_void_p,
-                ctypes.c_char_p,
+                ctypes.c_void_p,
                 ctypes.c_size_t,
             ]
             getattr(lib, algorithm.init).argtypes = [ctypes.c_void_p]
@@ -89,12 +89,16 @@ class ResumableHash:
     def resumable(self) -> bool:
         return self._fallback is None
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | bytearray) -> None:
         if self._fallback is not None:
             self._fallback.update(data)
             return
         assert self._lib is not None
-        getattr(self._lib, self._algorithm.update)(self._ctx, data, len(data))
+        # A bytearray is passed by address (no copy); bytes are passed as they are.
+        buffer = (
+            (ctypes.c_char * len(data)).from_buffer(data) if isinstance(data, bytearray) else data
+        )
+        getattr(self._lib, self._algorithm.update)(self._ctx, buffer, len(data))
 
     def state(self) -> bytes:
         """The saved state; empty when this hash cannot be resumed elsewhere."""

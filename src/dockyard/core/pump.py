@@ -19,7 +19,7 @@ BUFFER_SIZE = 4 << 20
 
 
 class Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | bytearray, /) -> None: ...
 
 
 async def pump(
@@ -35,9 +35,9 @@ async def pump(
     pending: asyncio.Future[tuple[None, None]] | None = None
 
     async def flush() -> None:
-        nonlocal pending
-        data = bytes(buffer)
-        buffer.clear()
+        nonlocal pending, buffer
+        # Hand the filled buffer over and start a new one: no copy of the bytes.
+        data, buffer = buffer, bytearray()
         if pending is not None:
             await pending
         pending = asyncio.gather(asyncio.to_thread(hasher.update, data), writer.write(data))

@@ -85,7 +85,9 @@ class StorageWriter(Protocol):
         """Bytes in the object so far: the starting offset plus everything written."""
         ...
 
-    async def write(self, data: bytes) -> None: ...
+    async def write(self, data: bytes | bytearray) -> None:
+        """Append ``data``; the writer may keep a reference to it, so do not change it after."""
+        ...
 
     async def close(self) -> None:
         """Stop writing and keep what was written, so a later writer can continue it."""
