@@ -6,7 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from dockyard.errors import DigestInvalid, Unsupported
+from dockyard.errors import DigestInvalid
 
 __all__ = ["ALGORITHMS", "Digest", "compute"]
 
@@ -37,7 +37,7 @@ class Digest:
         algorithm, encoded = match["algorithm"], match["encoded"]
         pattern = ALGORITHMS.get(algorithm)
         if pattern is None:
-            raise Unsupported(message=f"unsupported digest algorithm: {algorithm}")
+            raise DigestInvalid(message=f"unsupported digest algorithm: {algorithm}")
         if pattern.fullmatch(encoded) is None:
             raise DigestInvalid(message=f"invalid {algorithm} digest: {text[:200]!r}")
         return cls(algorithm, encoded)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ import yaml
 from .registry import RegistryClient
 
 IMPL = os.environ.get("DOCKYARD_E2E_IMPL", "dockyard")
+if IMPL not in ("dockyard", "distribution"):
+    raise pytest.UsageError(f"DOCKYARD_E2E_IMPL must be dockyard or distribution, not {IMPL!r}")
 DISTRIBUTION = IMPL == "distribution"
 START_TIMEOUT = 30.0
 # Keys Distribution does not know; dropped from its config.
@@ -124,10 +127,8 @@ class RegistryServer:
             return
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
         self._kill_group()
 
     def kill(self) -> None:
@@ -138,10 +139,8 @@ class RegistryServer:
 
     def _kill_group(self) -> None:
         assert self.process is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait()
         self.process = None
 
@@ -181,7 +180,7 @@ ServerFactory = Callable[..., RegistryServer]
 
 def _factory(
     workdir_for: Callable[[], Path], port_for: Callable[[], int]
-) -> Iterator[ServerFactory]:
+) -> Generator[ServerFactory, None, None]:
     servers: list[RegistryServer] = []
 
     def start(

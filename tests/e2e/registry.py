@@ -105,7 +105,8 @@ def index_manifest(
 def upload_end(range_header: str) -> int:
     """The last byte offset of an upload ``Range: 0-<end>`` header."""
     start, _, end = range_header.partition("-")
-    assert start == "0" and end.isdigit(), f"malformed upload Range header: {range_header!r}"
+    assert start == "0", f"malformed upload Range header: {range_header!r}"
+    assert end.isdigit(), f"malformed upload Range header: {range_header!r}"
     return int(end)
 
 
@@ -122,7 +123,8 @@ def assert_error(response: httpx.Response, status: int, *codes: str) -> list[dic
     except ValueError as exc:
         raise AssertionError(f"{request}: error body is not JSON: {response.text[:500]!r}") from exc
     errors = body.get("errors") if isinstance(body, dict) else None
-    assert isinstance(errors, list) and errors, f"{request}: no errors list in {body!r}"
+    assert isinstance(errors, list), f"{request}: no errors list in {body!r}"
+    assert errors, f"{request}: empty errors list"
     for entry in errors:
         assert isinstance(entry, dict), entry
         assert isinstance(entry.get("code"), str), entry
@@ -296,10 +298,12 @@ class RawResponse:
     def errors(self) -> list[dict[str, Any]]:
         """The error envelope's entries; fails unless the body is one."""
         body = json.loads(self.body)
-        assert isinstance(body, dict) and isinstance(body.get("errors"), list), body
+        assert isinstance(body, dict), body
+        assert isinstance(body.get("errors"), list), body
         assert body["errors"], body
         for entry in body["errors"]:
-            assert isinstance(entry.get("code"), str) and isinstance(entry.get("message"), str)
+            assert isinstance(entry.get("code"), str)
+            assert isinstance(entry.get("message"), str)
         return list(body["errors"])
 
 
@@ -310,7 +314,8 @@ def raw_request(url: str, request: bytes, *, timeout: float = 10.0) -> RawRespon
     ``Connection: close``.
     """
     parsed = httpx.URL(url)
-    assert parsed.host and parsed.port
+    assert parsed.host
+    assert parsed.port
     with socket.create_connection((parsed.host, parsed.port), timeout=timeout) as sock:
         sock.sendall(request)
         chunks = []
@@ -327,7 +332,7 @@ def raw_request(url: str, request: bytes, *, timeout: float = 10.0) -> RawRespon
         raise ConnectionAbortedError("the server closed the connection without a reply")
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    assert lines and lines[0].startswith("HTTP/1."), f"no HTTP reply: {data[:200]!r}"
+    assert lines[0].startswith("HTTP/1."), f"no HTTP reply: {data[:200]!r}"
     status = int(lines[0].split()[1])
     headers = {}
     for line in lines[1:]:

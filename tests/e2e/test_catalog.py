@@ -91,10 +91,6 @@ def test_bad_n_is_400(client: RegistryClient, n: str) -> None:
     assert_error(client.request("GET", f"/v2/_catalog?n={n}"), 400, "PAGINATION_NUMBER_INVALID")
 
 
-def test_huge_n_never_fails_the_server(client: RegistryClient) -> None:
+def test_huge_n_is_400(client: RegistryClient) -> None:
     response = client.request("GET", f"/v2/_catalog?n={10**30}")
-    if response.status_code == 400:
-        assert_error(response, 400, "PAGINATION_NUMBER_INVALID")
-    else:
-        assert response.status_code == 200
-        assert response.json()["repositories"] == REPOS
+    assert_error(response, 400, "PAGINATION_NUMBER_INVALID")

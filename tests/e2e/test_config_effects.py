@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,7 +66,7 @@ def test_read_only_mode(registry_factory: ServerFactory) -> None:
 
         blob = next(iter(image.blobs))
         digest = digest_of(b"new")
-        refused = [
+        refused: list[tuple[str, str, dict[str, Any]]] = [
             ("POST", "/v2/cfg/ro/blobs/uploads/", {}),
             (
                 "POST",
@@ -176,7 +177,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
         return cert, key
     private = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)

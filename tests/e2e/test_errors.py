@@ -70,21 +70,35 @@ def test_valid_unusual_names_are_accepted(client: RegistryClient, name: str) -> 
     assert client.get_manifest(name, "t").content == image.body
 
 
-@pytest.mark.parametrize(
-    "path", ["/v2/../x/tags/list", "/v2/a/../b/tags/list", "/v2/./a/tags/list"]
-)
-def test_dot_segments_never_reach_a_repository(registry: RegistryServer, path: str) -> None:
-    """A path with dot segments either names an invalid repository or matches no route."""
+def _raw_get(registry: RegistryServer, path: str) -> tuple[int, set[str]]:
+    # Sent as raw bytes: a client library would resolve the dot segments itself.
     response = raw_request(
         registry.url,
         f"GET {path} HTTP/1.1\r\nHost: registry\r\nConnection: close\r\n\r\n".encode(),
     )
-    assert response.status in (400, 404), response
-    codes = {e["code"] for e in response.errors()}
-    if response.status == 400:
-        assert codes == {"NAME_INVALID"}
-    else:
-        assert "NAME_INVALID" not in codes
+    return response.status, {e["code"] for e in response.errors()}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v2/../x/tags/list", "/v2/a/../b/tags/list", "/v2/./a/tags/list", "/v2//tags/list"],
+)
+def test_dot_segments_and_empty_components_are_name_invalid(
+    registry: RegistryServer, path: str
+) -> None:
+    """The route matches (``<name>`` spans slashes) and the name fails the grammar."""
+    assert _raw_get(registry, path) == (400, {"NAME_INVALID"})
+
+
+@pytest.mark.parametrize(
+    "path", ["/v2/tags/list", "/v2/a/blobs/", "/v2/a/manifests/", "/v2/a/nothing/here"]
+)
+def test_paths_no_route_matches_are_404_with_an_envelope(
+    registry: RegistryServer, path: str
+) -> None:
+    status, codes = _raw_get(registry, path)
+    assert status == 404
+    assert codes
 
 
 BAD_TAGS = ["-bad", ".bad", "a" * 129, "bad!tag", "bad+tag", "bad~"]
@@ -237,7 +251,8 @@ def test_content_length_larger_than_body(
     ).encode() + data
     # Half-close: the server sees the end of the body before its promised length.
     url = httpx.URL(registry.url)
-    assert url.host and url.port
+    assert url.host
+    assert url.port
     with socket.create_connection((url.host, url.port), timeout=10) as sock:
         sock.sendall(request)
         sock.shutdown(socket.SHUT_WR)
@@ -270,6 +285,26 @@ def test_content_length_mismatch_on_single_post(
     assert not client.blob_exists(repo, digest_of(data[:8]))
 
 
+def test_missing_content_length_on_put(
+    registry: RegistryServer, client: RegistryClient, repo: str
+) -> None:
+    """Without Content-Length or chunked framing the body is empty, so the digest fails."""
+    data = b"bytes the server never frames"
+    location = client.resolve(client.start_upload(repo).headers["Location"], digest=digest_of(data))
+    response = raw_request(
+        registry.url,
+        (
+            f"PUT {location.raw_path.decode()} HTTP/1.1\r\nHost: registry\r\n"
+            "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + data,
+    )
+    assert response.status in (400, 411), response
+    if response.status == 400:
+        assert {e["code"] for e in response.errors()} & {"DIGEST_INVALID", "SIZE_INVALID"}
+    assert not client.blob_exists(repo, digest_of(data))
+
+
 def _hostile_requests(repo: str, digest: str) -> list[tuple[str, str, dict[str, Any]]]:
     blob = f"/v2/{repo}/blobs/{digest}"
     manifest = f"/v2/{repo}/manifests/t"
@@ -285,7 +320,7 @@ def _hostile_requests(repo: str, digest: str) -> list[tuple[str, str, dict[str, 
             "bytes=0-1,,",
             "bytes=99999999999999999999999-",
             "bytes=-0",
-            "bytes=0-1," * 200,
+            "bytes=" + "0-1," * 200 + "2-3",
         ]
     ] + [
         ("GET", "/v2/_catalog", {"params": {"last": "x" * 5000}}),
@@ -351,8 +386,10 @@ def test_hostile_requests_never_fail_the_server(client: RegistryClient, repo: st
         b"GET /v2/%ff%fe/tags/list HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n",
         b"GET /v2/_catalog?n=%ff HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n",
         b"GET /v2/x/blobs/sha256:%00 HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n",
-        b"PUT /v2/x/manifests/t HTTP/1.1\r\nHost: r\r\nContent-Length: -1\r\nConnection: close\r\n\r\n",
-        b"PUT /v2/x/manifests/t HTTP/1.1\r\nHost: r\r\nContent-Length: abc\r\nConnection: close\r\n\r\n",
+        b"PUT /v2/x/manifests/t HTTP/1.1\r\nHost: r\r\nContent-Length: -1\r\n"
+        b"Connection: close\r\n\r\n",
+        b"PUT /v2/x/manifests/t HTTP/1.1\r\nHost: r\r\nContent-Length: abc\r\n"
+        b"Connection: close\r\n\r\n",
         b"PATCH /v2/x/blobs/uploads/u HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n"
         b"Connection: close\r\n\r\nzz\r\nxx\r\n0\r\n\r\n",
     ],

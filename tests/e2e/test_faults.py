@@ -16,14 +16,14 @@ import pytest
 
 from .conftest import RegistryServer, ServerFactory
 from .registry import (
+    OCI_CONFIG,
+    OCI_LAYER,
     RegistryClient,
     assert_error,
     descriptor,
     digest_of,
     image_manifest,
     upload_end,
-    OCI_CONFIG,
-    OCI_LAYER,
 )
 
 MIB = 1024 * 1024
@@ -48,7 +48,8 @@ def assert_stored_blobs_intact(root: Path) -> int:
 
 def _partial_patch(url: httpx.URL, data: bytes, sent: int) -> None:
     """Send a PATCH that promises ``len(data)`` bytes, deliver ``sent`` of them, hang up."""
-    assert url.host and url.port
+    assert url.host
+    assert url.port
     head = (
         f"PATCH {url.raw_path.decode()} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
         f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n"
@@ -113,7 +114,8 @@ def test_client_disconnect_mid_patch(client: RegistryClient, repo: str) -> None:
 def test_client_disconnect_mid_monolithic_put(client: RegistryClient, repo: str) -> None:
     data = os.urandom(MIB)
     url = client.resolve(client.start_upload(repo).headers["Location"], digest=digest_of(data))
-    assert url.host and url.port
+    assert url.host
+    assert url.port
     head = (
         f"PUT {url.raw_path.decode()} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
         f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n"
@@ -165,7 +167,7 @@ def test_sigkill_during_concurrent_pushes(registry_factory: ServerFactory) -> No
                 )
             with lock:
                 finished[digest] = data
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:
             errors.append(exc)
 
     def stalled_push(data: bytes, body: _Stalled, how: str) -> None:
@@ -180,7 +182,7 @@ def test_sigkill_during_concurrent_pushes(registry_factory: ServerFactory) -> No
                     c.request("PUT", c.resolve(start, digest=digest_of(data)), content=body)
         except httpx.TransportError:
             pass  # expected: the server was killed mid-request
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             body.started.set()
@@ -279,7 +281,7 @@ def test_twenty_clients_push_the_same_blob_and_tag(registry_factory: ServerFacto
                 barrier.wait(timeout=30)
                 put = c.put_manifest(repo, "race", body)
                 statuses[i] = [put.status_code]
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=push, args=(i,)) for i in range(clients)]
@@ -288,7 +290,8 @@ def test_twenty_clients_push_the_same_blob_and_tag(registry_factory: ServerFacto
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors
-    assert all(s == [201] for s in statuses.values()) and len(statuses) == clients
+    assert all(s == [201] for s in statuses.values())
+    assert len(statuses) == clients
 
     with server.client() as c:
         got = c.get_manifest(repo, "race")

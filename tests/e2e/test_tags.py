@@ -105,13 +105,9 @@ def test_bad_n_is_400(client: RegistryClient, tagged: str, n: str) -> None:
     assert_error(response, 400, "PAGINATION_NUMBER_INVALID")
 
 
-def test_huge_n_never_fails_the_server(client: RegistryClient, tagged: str) -> None:
+def test_huge_n_is_400(client: RegistryClient, tagged: str) -> None:
     response = client.request("GET", f"/v2/{tagged}/tags/list?n={10**30}")
-    if response.status_code == 400:
-        assert_error(response, 400, "PAGINATION_NUMBER_INVALID")
-    else:
-        assert response.status_code == 200
-        assert response.json()["tags"] == TAGS
+    assert_error(response, 400, "PAGINATION_NUMBER_INVALID")
 
 
 def test_unknown_repository_is_404(client: RegistryClient) -> None:
