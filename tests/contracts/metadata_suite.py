@@ -522,3 +522,67 @@ class MetadataStoreContract:
         assert await store.acquire_upload("oldest", 30) is not None
         await store.release_upload("oldest", offset=10)
         assert [u.id for u in await store.list_uploads_before(cutoff, 10)] == ["old"]
+
+    async def test_acquire_refreshes_the_session(self, store: MetadataStore) -> None:
+        await store.create_upload(upload("u", age=300))
+        cutoff = datetime.now(UTC) - timedelta(seconds=100)
+        assert [u.id for u in await store.list_uploads_before(cutoff, 10)] == ["u"]
+        held = await store.acquire_upload("u", 30)
+        assert held is not None
+        assert held.updated_at > cutoff
+        assert await store.list_uploads_before(cutoff, 10) == []
+
+    async def test_complete_upload(self, store: MetadataStore) -> None:
+        await store.create_upload(upload("u", repository="library/ubuntu"))
+        await store.create_upload(upload("other", repository="library/ubuntu"))
+        assert await store.acquire_upload("u", 30) is not None
+        await store.complete_upload("u", "library/ubuntu", blob("a"), 1 << 40)
+        assert await store.get_upload("u") is None
+        assert await store.acquire_upload("u", 30) is None
+        assert await store.delete_upload("u") is False
+        assert await store.get_upload("other") is not None
+        assert await store.repository_exists("library/ubuntu")
+        expected = BlobRecord(blob("a"), 1 << 40)
+        assert await store.get_blob(blob("a")) == expected
+        assert await store.get_repository_blob("library/ubuntu", blob("a")) == expected
+
+    async def test_complete_upload_of_a_blob_already_linked(self, store: MetadataStore) -> None:
+        await store.link_blob("elsewhere", blob("a"), 5)
+        await store.link_blob("repo", blob("a"), 5)
+        for upload_id in ("u", "v"):
+            await store.create_upload(upload(upload_id))
+            await store.complete_upload(upload_id, "repo", blob("a"), 5)
+            assert await store.get_upload(upload_id) is None
+        assert await store.get_repository_blob("repo", blob("a")) == BlobRecord(blob("a"), 5)
+        assert await store.get_repository_blob("elsewhere", blob("a")) == BlobRecord(blob("a"), 5)
+        assert await store.list_repositories(10) == ["elsewhere", "repo"]
+        # Linked once: one unlink removes it.
+        assert await store.unlink_blob("repo", blob("a")) is True
+        assert await store.get_repository_blob("repo", blob("a")) is None
+
+    async def test_complete_upload_without_a_session(self, store: MetadataStore) -> None:
+        await store.create_upload(upload("u"))
+        assert await store.delete_upload("u") is True
+        await store.complete_upload("u", "repo", blob("a"), 5)
+        await store.complete_upload("never-created", "repo", blob("b"), 6)
+        assert await store.get_upload("u") is None
+        assert await store.get_repository_blob("repo", blob("a")) == BlobRecord(blob("a"), 5)
+        assert await store.get_repository_blob("repo", blob("b")) == BlobRecord(blob("b"), 6)
+
+    async def test_concurrent_complete_upload_of_one_digest(self, store: MetadataStore) -> None:
+        repositories = [f"repo{n % 4}" for n in range(CONCURRENCY)]
+        for n, repository in enumerate(repositories):
+            await store.create_upload(upload(f"u{n}", repository=repository))
+        await asyncio.gather(
+            *(
+                store.complete_upload(f"u{n}", repository, blob("a"), 7)
+                for n, repository in enumerate(repositories)
+            )
+        )
+        cutoff = datetime.now(UTC) + timedelta(minutes=1)
+        assert await store.list_uploads_before(cutoff, 100) == []
+        assert await store.list_repositories(10) == sorted(set(repositories))
+        for repository in set(repositories):
+            assert await store.get_repository_blob(repository, blob("a")) == BlobRecord(
+                blob("a"), 7
+            )

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from dockyard.metadata.engine import create_engine
+from dockyard.metadata.engine import open_database
 from dockyard.metadata.schema import metadata
 
 
@@ -19,9 +19,8 @@ def _compare(connection: Connection) -> list[Any]:
 
 async def schema_drift(url: str) -> list[Any]:
     """What autogenerate would put in a new revision; empty when migrations match models."""
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(_compare)
+        return await database.transaction(_compare)
     finally:
-        await engine.dispose()
+        await database.close()

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
 from contracts.metadata_suite import MetadataStoreContract, manifest
 from dockyard.metadata.base import MetadataStore
@@ -27,7 +27,7 @@ SKIP_REASON = "install PostgreSQL (Debian postgresql) and asyncpg"
 SERVER = os.environ.get("DOCKYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 try:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 except ImportError:
     pytest.skip(SKIP_REASON, allow_module_level=True)
 
@@ -80,8 +80,9 @@ class TestPostgresMetadataStore(MetadataStoreContract):
     async def store(self, database_url: str) -> AsyncIterator[MetadataStore]:
         store = await open_store(database_url, migrate=False)
         tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-        async with store.engine.begin() as connection:
-            await connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY")
+        await store.database.transaction(
+            Connection.exec_driver_sql, f"TRUNCATE {tables} RESTART IDENTITY"
+        )
         yield store
         await store.close()
 

@@ -131,8 +131,10 @@ class Uploads:
         except BaseException:
             await self._metadata.release_upload(upload_id)
             raise
-        await self._metadata.link_blob(repository, str(digest), offset)
-        await self._discard(upload_id)
+        # Link the blob and end the session in one transaction; a directory left behind by a
+        # crash between the two steps below is removed by upload purging.
+        await self._metadata.complete_upload(upload_id, repository, str(digest), offset)
+        await self._remove_dir(upload_id)
         return BlobRecord(str(digest), offset)
 
     async def cancel(self, repository: str, upload_id: str) -> None:

@@ -66,6 +66,7 @@ class ManifestRecord:
     artifact_type: str | None = None
     subject: str | None = None
     # Digests this manifest needs: config and layers (blobs), index children (manifests).
+    # A store gives them back sorted and de-duplicated.
     blobs: tuple[str, ...] = ()
     children: tuple[str, ...] = ()
     created_at: datetime | None = field(default=None, compare=False)
@@ -122,9 +123,14 @@ class MetadataStore(Protocol):
         Creates the repository."""
         ...
 
-    async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None: ...
+    async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
+        """The manifest, its ``blobs`` and ``children`` sorted and de-duplicated (whatever
+        order and repeats they were stored with)."""
+        ...
 
-    async def get_tagged_manifest(self, repository: str, tag: str) -> ManifestRecord | None: ...
+    async def get_tagged_manifest(self, repository: str, tag: str) -> ManifestRecord | None:
+        """The manifest the tag points at, as ``get_manifest`` gives it."""
+        ...
 
     async def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete the manifest and every tag pointing at it. False if it was not there."""
@@ -141,7 +147,8 @@ class MetadataStore(Protocol):
     async def list_referrers(
         self, repository: str, subject: str, artifact_type: str | None = None
     ) -> list[ManifestRecord]:
-        """Manifests in the repository whose subject is ``subject``, by digest."""
+        """Manifests in the repository whose subject is ``subject``, by digest (each as
+        ``get_manifest`` gives it)."""
         ...
 
     # -- upload sessions -------------------------------------------------------------------
@@ -150,17 +157,28 @@ class MetadataStore(Protocol):
     async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
 
     async def acquire_upload(self, upload_id: str, lease_seconds: float) -> UploadRecord | None:
-        """Hold the session for one request. None if it does not exist; ``UploadBusy`` if
-        another request holds an unexpired lease."""
+        """Hold the session for one request, refreshing its ``updated_at``. None if it does
+        not exist; ``UploadBusy`` if another request holds an unexpired lease."""
         ...
 
     async def release_upload(
         self, upload_id: str, offset: int | None = None, hash_state: bytes | None = None
     ) -> None:
-        """Release the lease, recording the new offset and hash state when given."""
+        """Release the lease, refreshing ``updated_at`` and recording the new offset and hash
+        state when given."""
         ...
 
-    async def delete_upload(self, upload_id: str) -> bool: ...
+    async def complete_upload(
+        self, upload_id: str, repository: str, digest: str, size: int
+    ) -> None:
+        """Link the blob in the repository, as ``link_blob`` does (recording the blob if new,
+        creating the repository), and delete the upload session, in one transaction.
+        Idempotent; the session may already be gone."""
+        ...
+
+    async def delete_upload(self, upload_id: str) -> bool:
+        """Delete the session. False if it was not there."""
+        ...
 
     async def list_uploads_before(self, cutoff: datetime, limit: int) -> list[UploadRecord]:
         """Sessions not updated since ``cutoff`` (for purging), oldest first."""

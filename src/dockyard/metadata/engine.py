@@ -1,27 +1,105 @@
-"""Async engines from database URLs.
+"""Databases from URLs, and how a transaction runs on each.
 
-``sqlite:///relative/path`` and ``sqlite:////absolute/path`` use SQLite through aiosqlite;
-``postgresql://user:password@host:port/database`` (or ``postgres://``) uses PostgreSQL
-through asyncpg.
+A transaction is written once, as a plain function of a sync SQLAlchemy ``Connection``
+(statements executed one after another, no awaits); a ``Database`` runs it:
+
+- PostgreSQL (``postgresql://user:password@host:port/database``, or ``postgres://``) through
+  asyncpg, the function inside ``AsyncConnection.run_sync``: each statement is awaited on the
+  event loop, the function itself is unaware of it.
+- SQLite (``sqlite:///relative/path``, ``sqlite:////absolute/path``) through the standard
+  library's sqlite3, the whole transaction in one hop to a worker thread (see ``sqlite.py``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy.engine import make_url
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+from sqlalchemy import Executable, Row
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from dockyard.metadata.sqlite import create_sqlite_engine
+from dockyard.metadata.sqlite import SqliteDatabase
 
-__all__ = ["create_engine"]
+__all__ = ["AsyncDatabase", "Database", "open_database"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``, configured for concurrent use by many processes."""
+class Database(Protocol):
+    """Where a store's transactions run. Bound to the event loop that first uses it."""
+
+    @property
+    def dialect(self) -> str:
+        """The SQLAlchemy dialect name: ``sqlite`` or ``postgresql``."""
+        ...
+
+    async def transaction(
+        self,
+        body: Callable[Concatenate[Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run ``body(connection, *args, **kwargs)`` in one transaction that may write:
+        committed when it returns, rolled back when it raises."""
+        ...
+
+    async def read(
+        self, query: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """All rows of a read-only query, which sees a snapshot of its own."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class AsyncDatabase:
+    """A database behind an async SQLAlchemy engine; the database owns the engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    async def transaction(
+        self,
+        body: Callable[Concatenate[Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(body, *args, **kwargs)
+
+    async def read(
+        self, query: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query, parameters)).all()
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+
+def open_database(url: str) -> Database:
+    """The database at ``url``, configured for concurrent use by many processes. Nothing is
+    connected until the first transaction or read."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return create_sqlite_engine(url)
+        return SqliteDatabase(url)
     if backend == "postgresql":
         # Connections may be cut by the network, a proxy or a database restart.
-        return create_async_engine(parsed.set(drivername="postgresql+asyncpg"), pool_pre_ping=True)
+        engine = create_async_engine(
+            parsed.set(drivername="postgresql+asyncpg"), pool_pre_ping=True
+        )
+        return AsyncDatabase(engine)
     raise ValueError(f"unsupported metadata database URL scheme: {parsed.drivername}")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dockyard.metadata.engine import create_engine
+from dockyard.metadata.engine import open_database
 from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.sql import SqlMetadataStore
-from dockyard.metadata.sqlite import SqliteMetadataStore
 
 __all__ = ["open_store"]
 
@@ -15,7 +14,4 @@ async def open_store(url: str, *, migrate: bool = True) -> SqlMetadataStore:
     (for deployments that run ``dockyard migrate`` as a separate step)."""
     if migrate:
         await upgrade(url)
-    engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-        return SqliteMetadataStore(engine)
-    return SqlMetadataStore(engine)
+    return SqlMetadataStore(open_database(url))

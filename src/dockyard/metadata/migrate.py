@@ -1,8 +1,9 @@
 """Schema migrations, run programmatically: no ``alembic.ini`` is needed at run time.
 
 ``upgrade`` is safe to call from every process at startup. The whole upgrade is one
-transaction that first takes a lock held until commit (SQLite: ``BEGIN IMMEDIATE``, the
-database's own write lock; PostgreSQL: a transaction-scoped advisory lock), so concurrent
+transaction that first takes a lock held until commit (SQLite: ``BEGIN IMMEDIATE``, which
+begins every write transaction and takes the database's own write lock; PostgreSQL: a
+transaction-scoped advisory lock), so concurrent
 callers run one after another and all but the first find the schema at head.
 """
 
@@ -16,8 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from dockyard.metadata.engine import create_engine
-from dockyard.metadata.sql import WRITE_OPTION
+from dockyard.metadata.engine import open_database
 
 __all__ = ["MIGRATIONS", "current_revision", "head_revision", "upgrade"]
 
@@ -48,24 +48,23 @@ def _upgrade(connection: Connection, revision: str) -> None:
 
 
 def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    revision: str | None = MigrationContext.configure(connection).get_current_revision()
+    return revision
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema of the database at ``url`` up to ``revision``."""
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        async with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
-            await connection.run_sync(_upgrade, revision)
+        await database.transaction(_upgrade, revision)
     finally:
-        await engine.dispose()
+        await database.close()
 
 
 async def current_revision(url: str) -> str | None:
     """The revision the database at ``url`` is at; None before the first upgrade."""
-    engine = create_engine(url)
+    database = open_database(url)
     try:
-        async with engine.begin() as connection:
-            return await connection.run_sync(_current)
+        return await database.transaction(_current)
     finally:
-        await engine.dispose()
+        await database.close()

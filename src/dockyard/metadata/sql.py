@@ -1,4 +1,9 @@
-"""``MetadataStore`` on SQLAlchemy Core (async): SQLite and PostgreSQL share this code.
+"""``MetadataStore`` on SQLAlchemy Core: SQLite and PostgreSQL share this code.
+
+Each method that writes is one transaction, written once as a plain function of a sync
+``Connection`` (the ``_tx_*`` functions below); the ``Database`` runs it, on PostgreSQL
+through the async engine, on SQLite in one hop to a worker thread (see ``engine.py``). Reads
+are single queries that the ``Database`` runs as it runs reads best.
 
 Races between processes and replicas are settled by the database, not by locks in Python:
 rows that many writers may create at once are inserted with ``ON CONFLICT DO NOTHING`` and
@@ -6,19 +11,19 @@ then read back; references are read ``FOR KEY SHARE`` (a no-op on SQLite, whose 
 serialised by ``BEGIN IMMEDIATE``) so a concurrent delete cannot slip between validation and
 commit; upload leases are taken with one conditional ``UPDATE``.
 
-Manifest records read back carry ``blobs`` and ``children`` as sorted, de-duplicated tuples.
+The statements of the frequent calls are built once, with bound parameters: building a
+SQLAlchemy expression takes several times longer than running a point query on SQLite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from sqlalchemy import Row, Select, Table, delete, func, or_, select, update
+from sqlalchemy import Row, Select, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection, CursorResult
 
 from dockyard.metadata.base import (
     BlobRecord,
@@ -28,6 +33,7 @@ from dockyard.metadata.base import (
     UploadBusy,
     UploadRecord,
 )
+from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import (
     blobs,
     manifest_blobs,
@@ -39,33 +45,76 @@ from dockyard.metadata.schema import (
 )
 from dockyard.metadata.schema import tags as tag_table  # `tags` is a parameter name below
 
-__all__ = ["WRITE_OPTION", "SqlMetadataStore"]
-
-# Execution option marking a transaction that writes. SQLite engines begin such
-# transactions with BEGIN IMMEDIATE (see ``sqlite.py``); other dialects ignore it.
-WRITE_OPTION = "dockyard_write"
+__all__ = ["SqlMetadataStore"]
 
 # How often to retry an insert-or-read whose row is deleted between the two statements.
 _RACE_RETRIES = 5
-
-_UPLOAD_COLUMNS = (
-    uploads.c.id,
-    uploads.c.repository,
-    uploads.c.offset,
-    uploads.c.hash_state,
-    uploads.c.created_at,
-    uploads.c.updated_at,
-)
-
 
 if TYPE_CHECKING:
     # Rows and selects of any shape (SQLAlchemy 2.1 types them by their column tuple).
     _Row: TypeAlias = Row[*tuple[Any, ...]]
     _Select: TypeAlias = Select[*tuple[Any, ...]]
+    _Insert: TypeAlias = sqlite.Insert | postgresql.Insert
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _per_dialect(build: Callable[[Callable[[Table], _Insert]], Any]) -> dict[str, Any]:
+    """An insert (``ON CONFLICT`` is dialect-specific) built for each supported dialect."""
+    return {"sqlite": build(sqlite.insert), "postgresql": build(postgresql.insert)}
+
+
+def _key_share(query: _Select) -> _Select:
+    """Lock the rows read against deletion until commit (PostgreSQL; a no-op on SQLite)."""
+    return query.with_for_update(read=True, key_share=True)
+
+
+# -- statements -----------------------------------------------------------------------------
+
+_REPOSITORY_ID = select(repositories.c.id).where(repositories.c.name == bindparam("name"))
+_INSERT_REPOSITORY = _per_dialect(
+    lambda insert: (
+        insert(repositories)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(repositories.c.id)
+    )
+)
+_REPOSITORY_ID_KEY_SHARE = _key_share(_REPOSITORY_ID)
+# A repository's id where a statement needs it, by name.
+_REPOSITORY_ID_OF = (
+    select(repositories.c.id).where(repositories.c.name == bindparam("repository"))
+).scalar_subquery()
+
+_GET_BLOB = select(blobs.c.digest, blobs.c.size).where(blobs.c.digest == bindparam("digest"))
+_GET_REPOSITORY_BLOB = (
+    select(blobs.c.digest, blobs.c.size)
+    .select_from(
+        repository_blobs.join(
+            repositories, repositories.c.id == repository_blobs.c.repository_id
+        ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
+    )
+    .where(
+        repositories.c.name == bindparam("repository"),
+        repository_blobs.c.digest == bindparam("digest"),
+    )
+)
+_INSERT_BLOB = _per_dialect(
+    lambda insert: (
+        insert(blobs).on_conflict_do_nothing(index_elements=["digest"]).returning(blobs.c.digest)
+    )
+)
+_BLOB_KEY_SHARE = _key_share(select(blobs.c.digest).where(blobs.c.digest == bindparam("digest")))
+_INSERT_REPOSITORY_BLOB = _per_dialect(
+    lambda insert: insert(repository_blobs).on_conflict_do_nothing(
+        index_elements=["repository_id", "digest"]
+    )
+)
+_UNLINK_BLOB = delete(repository_blobs).where(
+    repository_blobs.c.repository_id == _REPOSITORY_ID_OF,
+    repository_blobs.c.digest == bindparam("digest"),
+)
 
 
 def _references(table: Table) -> Any:
@@ -89,6 +138,88 @@ def _manifest_select() -> _Select:
         _references(manifest_blobs).label("blobs"),
         _references(manifest_children).label("children"),
     )
+
+
+_GET_MANIFEST = (
+    _manifest_select()
+    .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
+    .where(
+        repositories.c.name == bindparam("repository"),
+        manifests.c.digest == bindparam("digest"),
+    )
+)
+_GET_TAGGED_MANIFEST = (
+    _manifest_select()
+    .select_from(
+        tag_table.join(repositories, repositories.c.id == tag_table.c.repository_id).join(
+            manifests, manifests.c.id == tag_table.c.manifest_id
+        )
+    )
+    .where(repositories.c.name == bindparam("repository"), tag_table.c.name == bindparam("tag"))
+)
+_INSERT_MANIFEST = _per_dialect(
+    lambda insert: (
+        insert(manifests)
+        .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+        .returning(manifests.c.id)
+    )
+)
+_MANIFEST_ID = select(manifests.c.id).where(
+    manifests.c.repository_id == bindparam("repository_id"),
+    manifests.c.digest == bindparam("digest"),
+)
+_MANIFEST_ID_KEY_SHARE = _key_share(_MANIFEST_ID)
+_PRESENT_BLOBS = _key_share(
+    select(repository_blobs.c.digest).where(
+        repository_blobs.c.repository_id == bindparam("repository_id"),
+        repository_blobs.c.digest.in_(bindparam("digests", expanding=True)),
+    )
+)
+_PRESENT_CHILDREN = _key_share(
+    select(manifests.c.digest).where(
+        manifests.c.repository_id == bindparam("repository_id"),
+        manifests.c.digest.in_(bindparam("digests", expanding=True)),
+    )
+)
+# Explicit rather than relying on ON DELETE CASCADE, which SQLite enforces only when the
+# connection enabled foreign keys.
+_DELETE_MANIFEST = (
+    *(
+        delete(table).where(table.c.manifest_id == bindparam("manifest_id"))
+        for table in (tag_table, manifest_blobs, manifest_children)
+    ),
+    delete(manifests).where(manifests.c.id == bindparam("manifest_id")),
+)
+_DELETE_TAG = delete(tag_table).where(
+    tag_table.c.repository_id == _REPOSITORY_ID_OF, tag_table.c.name == bindparam("tag")
+)
+
+_UPLOAD_COLUMNS = (
+    uploads.c.id,
+    uploads.c.repository,
+    uploads.c.offset,
+    uploads.c.hash_state,
+    uploads.c.created_at,
+    uploads.c.updated_at,
+)
+_GET_UPLOAD = select(*_UPLOAD_COLUMNS).where(uploads.c.id == bindparam("upload_id"))
+_INSERT_UPLOAD = uploads.insert()
+# One conditional UPDATE: of many concurrent callers, exactly one matches the row. The
+# columns to set are the parameters' keys (``lease_until``, ``updated_at``).
+_ACQUIRE_UPLOAD = (
+    update(uploads)
+    .where(
+        uploads.c.id == bindparam("upload_id"),
+        or_(uploads.c.lease_until.is_(None), uploads.c.lease_until <= bindparam("now")),
+    )
+    .returning(*_UPLOAD_COLUMNS)
+)
+# The columns to set are the parameters' keys other than ``upload_id``.
+_UPDATE_UPLOAD = update(uploads).where(uploads.c.id == bindparam("upload_id"))
+_DELETE_UPLOAD = delete(uploads).where(uploads.c.id == bindparam("upload_id"))
+
+
+# -- records --------------------------------------------------------------------------------
 
 
 def _split(references: str | None) -> tuple[str, ...]:
@@ -130,75 +261,198 @@ def _rowcount(result: Any) -> int:
     return result.rowcount
 
 
-class SqlMetadataStore:
-    """A ``MetadataStore`` over an async SQLAlchemy engine (``sqlite+aiosqlite`` or
-    ``postgresql+asyncpg``). The store owns the engine and disposes of it on ``close``."""
+# -- transactions ---------------------------------------------------------------------------
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        dialect = engine.dialect.name
-        if dialect not in ("sqlite", "postgresql"):
-            raise ValueError(f"unsupported database dialect: {dialect}")
-        self._engine = engine
-        self._writer = engine.execution_options(**{WRITE_OPTION: True})
-        self._dialect = dialect
+
+def _ensure(
+    conn: Connection,
+    inserts: Mapping[str, Any],
+    values: Mapping[str, Any],
+    lookup: _Select,
+    key: Mapping[str, Any],
+    what: str,
+) -> tuple[Any, bool]:
+    """Insert a row that concurrent writers may also insert, or read the winner's; the read
+    locks the row against deletion until commit. Returns the first column and whether this
+    call created the row."""
+    insert = inserts[conn.dialect.name]
+    for _ in range(_RACE_RETRIES):
+        value = conn.execute(insert, values).scalar_one_or_none()
+        if value is not None:
+            return value, True
+        value = conn.execute(lookup, key).scalar_one_or_none()
+        if value is not None:
+            return value, False
+    raise MetadataError(f"{what} was deleted concurrently {_RACE_RETRIES} times")
+
+
+def _repository_id(conn: Connection, name: str) -> int | None:
+    value: int | None = conn.execute(_REPOSITORY_ID, {"name": name}).scalar_one_or_none()
+    return value
+
+
+def _create_repository(conn: Connection, name: str) -> int:
+    existing = _repository_id(conn, name)
+    if existing is not None:
+        return existing
+    key = {"name": name}
+    created, _ = _ensure(
+        conn, _INSERT_REPOSITORY, key, _REPOSITORY_ID_KEY_SHARE, key, f"repository {name}"
+    )
+    assert isinstance(created, int)
+    return created
+
+
+def _tx_link_blob(conn: Connection, repository: str, digest: str, size: int) -> None:
+    now = _now()
+    repository_id = _create_repository(conn, repository)
+    values = {"digest": digest, "size": size, "created_at": now}
+    _ensure(conn, _INSERT_BLOB, values, _BLOB_KEY_SHARE, {"digest": digest}, f"blob {digest}")
+    conn.execute(
+        _INSERT_REPOSITORY_BLOB[conn.dialect.name],
+        {"repository_id": repository_id, "digest": digest, "created_at": now},
+    )
+
+
+def _tx_complete_upload(
+    conn: Connection, upload_id: str, repository: str, digest: str, size: int
+) -> None:
+    _tx_link_blob(conn, repository, digest, size)
+    conn.execute(_DELETE_UPLOAD, {"upload_id": upload_id})
+
+
+def _tx_execute(conn: Connection, statement: Any, parameters: Mapping[str, Any]) -> int:
+    """A transaction of one statement; the number of rows it changed."""
+    return _rowcount(conn.execute(statement, parameters))
+
+
+def _check_references(
+    conn: Connection, repository_id: int, needed_blobs: list[str], needed_children: list[str]
+) -> None:
+    present_blobs: set[str] = set()
+    present_children: set[str] = set()
+    if needed_blobs:
+        parameters = {"repository_id": repository_id, "digests": needed_blobs}
+        present_blobs = set(conn.execute(_PRESENT_BLOBS, parameters).scalars())
+    if needed_children:
+        parameters = {"repository_id": repository_id, "digests": needed_children}
+        present_children = set(conn.execute(_PRESENT_CHILDREN, parameters).scalars())
+    missing_blobs = [d for d in needed_blobs if d not in present_blobs]
+    missing_children = [d for d in needed_children if d not in present_children]
+    if missing_blobs or missing_children:
+        raise MissingReferences(missing_blobs, missing_children)
+
+
+def _insert_references(
+    conn: Connection, manifest_id: int, needed_blobs: list[str], needed_children: list[str]
+) -> None:
+    for table, digests in ((manifest_blobs, needed_blobs), (manifest_children, needed_children)):
+        if digests:
+            rows = [{"manifest_id": manifest_id, "digest": d} for d in digests]
+            conn.execute(table.insert(), rows)
+
+
+def _point_tags(
+    conn: Connection, repository_id: int, manifest_id: int, names: Sequence[str], now: datetime
+) -> None:
+    # Sorted and de-duplicated: one upsert may not touch a row twice, and a fixed order
+    # keeps concurrent writers of overlapping tag sets from deadlocking.
+    rows = [
+        {"repository_id": repository_id, "name": n, "manifest_id": manifest_id, "updated_at": now}
+        for n in sorted(set(names))
+    ]
+    insert = (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(tag_table)
+    insert = insert.values(rows)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["repository_id", "name"],
+        set_={
+            "manifest_id": insert.excluded.manifest_id,
+            "updated_at": insert.excluded.updated_at,
+        },
+    )
+    conn.execute(upsert)
+
+
+def _tx_put_manifest(conn: Connection, manifest: ManifestRecord, tags: Sequence[str]) -> None:
+    now = _now()
+    needed_blobs = sorted(set(manifest.blobs))
+    needed_children = sorted(set(manifest.children))
+    repository_id = _create_repository(conn, manifest.repository)
+    _check_references(conn, repository_id, needed_blobs, needed_children)
+    values = {
+        "repository_id": repository_id,
+        "digest": manifest.digest,
+        "media_type": manifest.media_type,
+        "artifact_type": manifest.artifact_type,
+        "subject": manifest.subject,
+        "size": manifest.size,
+        "payload": manifest.payload,
+        "created_at": manifest.created_at or now,
+    }
+    key = {"repository_id": repository_id, "digest": manifest.digest}
+    manifest_id, created = _ensure(
+        conn, _INSERT_MANIFEST, values, _MANIFEST_ID_KEY_SHARE, key, f"manifest {manifest.digest}"
+    )
+    if created:
+        _insert_references(conn, manifest_id, needed_blobs, needed_children)
+    if tags:
+        _point_tags(conn, repository_id, manifest_id, tags, now)
+
+
+def _tx_delete_manifest(conn: Connection, repository: str, digest: str) -> bool:
+    repository_id = _repository_id(conn, repository)
+    if repository_id is None:
+        return False
+    key = {"repository_id": repository_id, "digest": digest}
+    manifest_id = conn.execute(_MANIFEST_ID, key).scalar_one_or_none()
+    if manifest_id is None:
+        return False
+    for statement in _DELETE_MANIFEST:
+        conn.execute(statement, {"manifest_id": manifest_id})
+    return True
+
+
+def _tx_acquire_upload(
+    conn: Connection, upload_id: str, lease_seconds: float
+) -> UploadRecord | None:
+    now = _now()
+    parameters = {
+        "upload_id": upload_id,
+        "now": now,
+        "lease_until": now + timedelta(seconds=lease_seconds),
+        "updated_at": now,
+    }
+    row = conn.execute(_ACQUIRE_UPLOAD, parameters).first()
+    if row is not None:
+        return _upload_record(row)
+    if conn.execute(_GET_UPLOAD, {"upload_id": upload_id}).first() is None:
+        return None
+    # Nothing was written: rolling back is as good as committing.
+    raise UploadBusy(upload_id)
+
+
+class SqlMetadataStore:
+    """A ``MetadataStore`` over a ``Database`` (SQLite or PostgreSQL), which it owns and
+    closes on ``close``."""
+
+    def __init__(self, database: Database) -> None:
+        if database.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database dialect: {database.dialect}")
+        self._db = database
 
     @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
+    def database(self) -> Database:
+        return self._db
 
     async def close(self) -> None:
-        await self._engine.dispose()
+        await self._db.close()
 
-    async def _read(self, query: _Select) -> Sequence[_Row]:
-        """Run a read-only query in a transaction of its own (subclasses may run it faster)."""
-        async with self._engine.connect() as conn:
-            return (await conn.execute(query)).all()
-
-    def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
-        if self._dialect == "sqlite":
-            return sqlite.insert(table)
-        return postgresql.insert(table)
-
-    async def _ensure(
-        self, conn: AsyncConnection, insert: Any, lookup: _Select, what: str
-    ) -> tuple[Any, bool]:
-        """Insert a row that concurrent writers may also insert, or read the winner's; the
-        read locks the row against deletion until commit. Returns the first column and
-        whether this call created the row."""
-        lookup = lookup.with_for_update(read=True, key_share=True)
-        for _ in range(_RACE_RETRIES):
-            value = (await conn.execute(insert)).scalar_one_or_none()
-            if value is not None:
-                return value, True
-            value = (await conn.execute(lookup)).scalar_one_or_none()
-            if value is not None:
-                return value, False
-        raise MetadataError(f"{what} was deleted concurrently {_RACE_RETRIES} times")
-
-    async def _repository_id(self, conn: AsyncConnection, name: str) -> int | None:
-        found = await conn.execute(select(repositories.c.id).where(repositories.c.name == name))
-        value: int | None = found.scalar_one_or_none()
-        return value
-
-    async def _create_repository(self, conn: AsyncConnection, name: str) -> int:
-        existing = await self._repository_id(conn, name)
-        if existing is not None:
-            return existing
-        insert = (
-            self._insert(repositories)
-            .values(name=name)
-            .on_conflict_do_nothing(index_elements=["name"])
-            .returning(repositories.c.id)
-        )
-        lookup = select(repositories.c.id).where(repositories.c.name == name)
-        created, _ = await self._ensure(conn, insert, lookup, f"repository {name}")
-        assert isinstance(created, int)
-        return created
+    async def _read(self, query: Any, **parameters: Any) -> Sequence[_Row]:
+        return await self._db.read(query, parameters)
 
     # -- repositories ----------------------------------------------------------------------
     async def repository_exists(self, repository: str) -> bool:
-        query = select(repositories.c.id).where(repositories.c.name == repository)
-        return bool(await self._read(query))
+        return bool(await self._read(_REPOSITORY_ID, name=repository))
 
     async def list_repositories(self, limit: int, last: str | None = None) -> list[str]:
         query = select(repositories.c.name).order_by(repositories.c.name).limit(max(limit, 0))
@@ -208,232 +462,49 @@ class SqlMetadataStore:
 
     # -- blobs -----------------------------------------------------------------------------
     async def get_blob(self, digest: str) -> BlobRecord | None:
-        query = select(blobs.c.digest, blobs.c.size).where(blobs.c.digest == digest)
-        row = _first(await self._read(query))
+        row = _first(await self._read(_GET_BLOB, digest=digest))
         return None if row is None else BlobRecord(row.digest, row.size)
 
     async def get_repository_blob(self, repository: str, digest: str) -> BlobRecord | None:
-        query = (
-            select(blobs.c.digest, blobs.c.size)
-            .select_from(
-                repository_blobs.join(
-                    repositories, repositories.c.id == repository_blobs.c.repository_id
-                ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
-            )
-            .where(repositories.c.name == repository, repository_blobs.c.digest == digest)
-        )
-        row = _first(await self._read(query))
+        row = _first(await self._read(_GET_REPOSITORY_BLOB, repository=repository, digest=digest))
         return None if row is None else BlobRecord(row.digest, row.size)
 
     async def link_blob(self, repository: str, digest: str, size: int) -> None:
-        now = _now()
-        async with self._writer.begin() as conn:
-            repository_id = await self._create_repository(conn, repository)
-            insert_blob = (
-                self._insert(blobs)
-                .values(digest=digest, size=size, created_at=now)
-                .on_conflict_do_nothing(index_elements=["digest"])
-                .returning(blobs.c.digest)
-            )
-            lookup = select(blobs.c.digest).where(blobs.c.digest == digest)
-            await self._ensure(conn, insert_blob, lookup, f"blob {digest}")
-            await conn.execute(
-                self._insert(repository_blobs)
-                .values(repository_id=repository_id, digest=digest, created_at=now)
-                .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-            )
+        await self._db.transaction(_tx_link_blob, repository, digest, size)
 
     async def unlink_blob(self, repository: str, digest: str) -> bool:
-        repository_id = (
-            select(repositories.c.id).where(repositories.c.name == repository).scalar_subquery()
-        )
-        statement = delete(repository_blobs).where(
-            repository_blobs.c.repository_id == repository_id,
-            repository_blobs.c.digest == digest,
-        )
-        async with self._writer.begin() as conn:
-            return _rowcount(await conn.execute(statement)) > 0
+        parameters = {"repository": repository, "digest": digest}
+        return await self._db.transaction(_tx_execute, _UNLINK_BLOB, parameters) > 0
 
     # -- manifests and tags ----------------------------------------------------------------
     async def put_manifest(self, manifest: ManifestRecord, tags: Sequence[str] = ()) -> None:
-        now = _now()
-        needed_blobs = sorted(set(manifest.blobs))
-        needed_children = sorted(set(manifest.children))
-        async with self._writer.begin() as conn:
-            repository_id = await self._create_repository(conn, manifest.repository)
-            await self._check_references(conn, repository_id, needed_blobs, needed_children)
-            insert = (
-                self._insert(manifests)
-                .values(
-                    repository_id=repository_id,
-                    digest=manifest.digest,
-                    media_type=manifest.media_type,
-                    artifact_type=manifest.artifact_type,
-                    subject=manifest.subject,
-                    size=manifest.size,
-                    payload=manifest.payload,
-                    created_at=manifest.created_at or now,
-                )
-                .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-                .returning(manifests.c.id)
-            )
-            lookup = select(manifests.c.id).where(
-                manifests.c.repository_id == repository_id,
-                manifests.c.digest == manifest.digest,
-            )
-            manifest_id, created = await self._ensure(
-                conn, insert, lookup, f"manifest {manifest.digest}"
-            )
-            if created:
-                await self._insert_references(conn, manifest_id, needed_blobs, needed_children)
-            if tags:
-                await self._point_tags(conn, repository_id, manifest_id, tags, now)
-
-    async def _check_references(
-        self,
-        conn: AsyncConnection,
-        repository_id: int,
-        needed_blobs: list[str],
-        needed_children: list[str],
-    ) -> None:
-        present_blobs: set[str] = set()
-        present_children: set[str] = set()
-        if needed_blobs:
-            query = (
-                select(repository_blobs.c.digest)
-                .where(
-                    repository_blobs.c.repository_id == repository_id,
-                    repository_blobs.c.digest.in_(needed_blobs),
-                )
-                .with_for_update(read=True, key_share=True)
-            )
-            present_blobs = set((await conn.execute(query)).scalars())
-        if needed_children:
-            query = (
-                select(manifests.c.digest)
-                .where(
-                    manifests.c.repository_id == repository_id,
-                    manifests.c.digest.in_(needed_children),
-                )
-                .with_for_update(read=True, key_share=True)
-            )
-            present_children = set((await conn.execute(query)).scalars())
-        missing_blobs = [d for d in needed_blobs if d not in present_blobs]
-        missing_children = [d for d in needed_children if d not in present_children]
-        if missing_blobs or missing_children:
-            raise MissingReferences(missing_blobs, missing_children)
-
-    async def _insert_references(
-        self,
-        conn: AsyncConnection,
-        manifest_id: int,
-        needed_blobs: list[str],
-        needed_children: list[str],
-    ) -> None:
-        for table, digests in (
-            (manifest_blobs, needed_blobs),
-            (manifest_children, needed_children),
-        ):
-            if digests:
-                rows = [{"manifest_id": manifest_id, "digest": d} for d in digests]
-                await conn.execute(table.insert(), rows)
-
-    async def _point_tags(
-        self,
-        conn: AsyncConnection,
-        repository_id: int,
-        manifest_id: int,
-        names: Sequence[str],
-        now: datetime,
-    ) -> None:
-        # Sorted and de-duplicated: one upsert may not touch a row twice, and a fixed order
-        # keeps concurrent writers of overlapping tag sets from deadlocking.
-        rows = [
-            {
-                "repository_id": repository_id,
-                "name": n,
-                "manifest_id": manifest_id,
-                "updated_at": now,
-            }
-            for n in sorted(set(names))
-        ]
-        insert = self._insert(tag_table).values(rows)
-        upsert = insert.on_conflict_do_update(
-            index_elements=["repository_id", "name"],
-            set_={
-                "manifest_id": insert.excluded.manifest_id,
-                "updated_at": insert.excluded.updated_at,
-            },
-        )
-        await conn.execute(upsert)
+        await self._db.transaction(_tx_put_manifest, manifest, tags)
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
-        query = (
-            _manifest_select()
-            .select_from(
-                manifests.join(repositories, repositories.c.id == manifests.c.repository_id)
-            )
-            .where(repositories.c.name == repository, manifests.c.digest == digest)
-        )
-        row = _first(await self._read(query))
+        row = _first(await self._read(_GET_MANIFEST, repository=repository, digest=digest))
         return None if row is None else _manifest_record(repository, row)
 
     async def get_tagged_manifest(self, repository: str, tag: str) -> ManifestRecord | None:
-        query = (
-            _manifest_select()
-            .select_from(
-                tag_table.join(repositories, repositories.c.id == tag_table.c.repository_id).join(
-                    manifests, manifests.c.id == tag_table.c.manifest_id
-                )
-            )
-            .where(repositories.c.name == repository, tag_table.c.name == tag)
-        )
-        row = _first(await self._read(query))
+        row = _first(await self._read(_GET_TAGGED_MANIFEST, repository=repository, tag=tag))
         return None if row is None else _manifest_record(repository, row)
 
     async def delete_manifest(self, repository: str, digest: str) -> bool:
-        async with self._writer.begin() as conn:
-            repository_id = await self._repository_id(conn, repository)
-            if repository_id is None:
-                return False
-            found = await conn.execute(
-                select(manifests.c.id).where(
-                    manifests.c.repository_id == repository_id, manifests.c.digest == digest
-                )
-            )
-            manifest_id = found.scalar_one_or_none()
-            if manifest_id is None:
-                return False
-            # Explicit rather than relying on ON DELETE CASCADE, which SQLite enforces only
-            # when the connection enabled foreign keys.
-            for table in (tag_table, manifest_blobs, manifest_children):
-                await conn.execute(delete(table).where(table.c.manifest_id == manifest_id))
-            await conn.execute(delete(manifests).where(manifests.c.id == manifest_id))
-            return True
+        return await self._db.transaction(_tx_delete_manifest, repository, digest)
 
     async def delete_tag(self, repository: str, tag: str) -> bool:
-        repository_id = (
-            select(repositories.c.id).where(repositories.c.name == repository).scalar_subquery()
-        )
-        statement = delete(tag_table).where(
-            tag_table.c.repository_id == repository_id, tag_table.c.name == tag
-        )
-        async with self._writer.begin() as conn:
-            return _rowcount(await conn.execute(statement)) > 0
+        parameters = {"repository": repository, "tag": tag}
+        return await self._db.transaction(_tx_execute, _DELETE_TAG, parameters) > 0
 
     async def list_tags(self, repository: str, limit: int, last: str | None = None) -> list[str]:
-        repository_id = (
-            select(repositories.c.id).where(repositories.c.name == repository).scalar_subquery()
-        )
         query = (
             select(tag_table.c.name)
-            .where(tag_table.c.repository_id == repository_id)
+            .where(tag_table.c.repository_id == _REPOSITORY_ID_OF)
             .order_by(tag_table.c.name)
             .limit(max(limit, 0))
         )
         if last is not None:
             query = query.where(tag_table.c.name > last)
-        return [row[0] for row in await self._read(query)]
+        return [row[0] for row in await self._read(query, repository=repository)]
 
     async def list_referrers(
         self, repository: str, subject: str, artifact_type: str | None = None
@@ -453,60 +524,42 @@ class SqlMetadataStore:
 
     # -- upload sessions -------------------------------------------------------------------
     async def create_upload(self, upload: UploadRecord) -> None:
-        statement = uploads.insert().values(
-            id=upload.id,
-            repository=upload.repository,
-            offset=upload.offset,
-            hash_state=upload.hash_state,
-            created_at=upload.created_at,
-            updated_at=upload.updated_at,
-            lease_until=None,
-        )
-        async with self._writer.begin() as conn:
-            await conn.execute(statement)
+        values = {
+            "id": upload.id,
+            "repository": upload.repository,
+            "offset": upload.offset,
+            "hash_state": upload.hash_state,
+            "created_at": upload.created_at,
+            "updated_at": upload.updated_at,
+            "lease_until": None,
+        }
+        await self._db.transaction(_tx_execute, _INSERT_UPLOAD, values)
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None:
-        query = select(*_UPLOAD_COLUMNS).where(uploads.c.id == upload_id)
-        row = _first(await self._read(query))
+        row = _first(await self._read(_GET_UPLOAD, upload_id=upload_id))
         return None if row is None else _upload_record(row)
 
     async def acquire_upload(self, upload_id: str, lease_seconds: float) -> UploadRecord | None:
-        now = _now()
-        # One conditional UPDATE: of many concurrent callers, exactly one matches the row.
-        statement = (
-            update(uploads)
-            .where(
-                uploads.c.id == upload_id,
-                or_(uploads.c.lease_until.is_(None), uploads.c.lease_until <= now),
-            )
-            .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
-            .returning(*_UPLOAD_COLUMNS)
-        )
-        async with self._writer.begin() as conn:
-            row = (await conn.execute(statement)).first()
-            if row is not None:
-                return _upload_record(row)
-            exists = await conn.execute(select(uploads.c.id).where(uploads.c.id == upload_id))
-            if exists.first() is None:
-                return None
-        raise UploadBusy(upload_id)
+        return await self._db.transaction(_tx_acquire_upload, upload_id, lease_seconds)
 
     async def release_upload(
         self, upload_id: str, offset: int | None = None, hash_state: bytes | None = None
     ) -> None:
-        values: dict[str, Any] = {"lease_until": None, "updated_at": _now()}
+        values: dict[str, Any] = {"upload_id": upload_id, "lease_until": None}
         if offset is not None:
             values["offset"] = offset
         if hash_state is not None:
             values["hash_state"] = hash_state
-        statement = update(uploads).where(uploads.c.id == upload_id).values(**values)
-        async with self._writer.begin() as conn:
-            await conn.execute(statement)
+        values["updated_at"] = _now()
+        await self._db.transaction(_tx_execute, _UPDATE_UPLOAD, values)
+
+    async def complete_upload(
+        self, upload_id: str, repository: str, digest: str, size: int
+    ) -> None:
+        await self._db.transaction(_tx_complete_upload, upload_id, repository, digest, size)
 
     async def delete_upload(self, upload_id: str) -> bool:
-        statement = delete(uploads).where(uploads.c.id == upload_id)
-        async with self._writer.begin() as conn:
-            return _rowcount(await conn.execute(statement)) > 0
+        return await self._db.transaction(_tx_execute, _DELETE_UPLOAD, {"upload_id": upload_id}) > 0
 
     async def list_uploads_before(self, cutoff: datetime, limit: int) -> list[UploadRecord]:
         query = (

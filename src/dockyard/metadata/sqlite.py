@@ -1,28 +1,63 @@
-"""SQLite engines that are safe with several processes on one database file.
+"""SQLite databases that are safe with several processes on one database file.
 
-Every connection runs in WAL mode (readers never block the writer), waits up to
-``BUSY_TIMEOUT_MS`` for a lock instead of failing, and enforces foreign keys. The sqlite3
-driver's own transaction handling is switched off so that SQLAlchemy emits BEGIN itself:
-transactions that write begin with ``BEGIN IMMEDIATE``, taking the write lock up front. A
-deferred transaction that reads and then writes would have to upgrade its lock, and two such
-transactions waiting on each other fail with SQLITE_BUSY whatever the timeout.
+Every connection runs in WAL mode (readers never block the writer) and waits up to
+``BUSY_TIMEOUT_MS`` for a lock instead of failing. The sqlite3 driver's own transaction
+handling is switched off so that SQLAlchemy emits BEGIN itself, and every write transaction
+begins with ``BEGIN IMMEDIATE``, taking the write lock up front: a deferred transaction that
+reads and then writes would have to upgrade its lock, and two such transactions waiting on
+each other fail with SQLITE_BUSY whatever the timeout.
+
+Statements on a local database file take microseconds, less than a hop between threads, so
+the cost of a transaction is the number of hops it makes:
+
+- A write transaction (BEGIN IMMEDIATE ... COMMIT) runs whole in one hop to a worker thread,
+  so that waiting for the write lock, held perhaps by another process, never blocks the event
+  loop. SQLite admits one writer at a time, so the writers of one process first take turns on
+  a lock of their own, where a waiting thread wakes the moment the previous one commits; the
+  one whose turn it is tries for SQLite's lock at short intervals (see ``_begin_immediate``).
+- A read runs synchronously on the calling thread, in autocommit mode, each query its own
+  snapshot: in WAL mode a reader waits for nothing but the recovery of a crashed writer's log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Row, Select, event
-from sqlalchemy import create_engine as create_sync_engine
+from anyio import CapacityLimiter
+from anyio.to_thread import run_sync
+from sqlalchemy import Executable, Row, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import QueuePool
 
-from dockyard.metadata.sql import WRITE_OPTION, SqlMetadataStore
+__all__ = ["BUSY_TIMEOUT_MS", "READ_BUSY_TIMEOUT_MS", "SqliteDatabase"]
 
-__all__ = ["BUSY_TIMEOUT_MS", "SqliteMetadataStore", "create_sqlite_engine"]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
+
+# A reader waits this long at most, blocking the event loop meanwhile.
+READ_BUSY_TIMEOUT_MS = 1_000
+
+# Worker threads a process lends to write transactions at once: one runs while the others
+# wait their turn, ready to start the moment it commits. They come out of a limiter of their
+# own, so that queued writers never hold the threads that file I/O needs.
+WRITE_THREADS = 4
+
+# Pooled connections, so that no request opens one of its own. Writers take their turn before
+# they take a connection, so one serves them all (the overflow is slack); reads run one at a
+# time on each event loop thread.
+WRITE_POOL_SIZE = 1
+READ_POOL_SIZE = 4
+
+# Pauses between tries for the write lock, growing from the first to the last.
+_FIRST_PAUSE = 0.000_2
+_LAST_PAUSE = 0.002
 
 _PRAGMAS = (
     # First, so that the journal mode switch below waits for other processes too.
@@ -33,67 +68,135 @@ _PRAGMAS = (
     "PRAGMA foreign_keys = ON",
 )
 
+_READ_PRAGMAS = (
+    f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}",
+    "PRAGMA query_only = ON",
+)
 
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None
+
+def _execute_all(dbapi_connection: Any, pragmas: Sequence[str]) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        for pragma in _PRAGMAS:
+        for pragma in pragmas:
             cursor.execute(pragma)
     finally:
         cursor.close()
 
 
-def _on_begin(connection: Connection) -> None:
-    writes = connection.get_execution_options().get(WRITE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN DEFERRED")
+def _on_write_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    _execute_all(dbapi_connection, _PRAGMAS)
 
 
-# A reader waits this long at most (it blocks the event loop); WAL readers are rarely kept
-# waiting at all, only while a crashed writer's log is being recovered.
-READ_BUSY_TIMEOUT_MS = 1_000
+def _begin_immediate(dbapi_connection: Any) -> None:
+    """``BEGIN IMMEDIATE``, waiting up to ``BUSY_TIMEOUT_MS`` for the write lock.
 
-
-def _on_read_connect(dbapi_connection: Any, _record: Any) -> None:
+    SQLite's busy handler sleeps longer and longer between tries, up to 100 ms, while a
+    writer of another process holds the lock for a fraction of a millisecond; so this tries
+    again at short intervals instead.
+    """
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA query_only = ON")
+        cursor.execute("PRAGMA busy_timeout = 0")
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+                if code != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    # Wrapped as SQLAlchemy wraps the errors of every other statement.
+                    raise DBAPIError.instance(
+                        "BEGIN IMMEDIATE", None, error, sqlite3.Error
+                    ) from error
+            time.sleep(pause)
+            pause = min(2 * pause, _LAST_PAUSE)
     finally:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.close()
 
 
-class SqliteMetadataStore(SqlMetadataStore):
-    """SQLite with a fast read path: point reads of a local database file take tens of
-    microseconds, less than one hop to aiosqlite's thread, so reads run synchronously on the
-    calling thread through a plain (sync) engine in autocommit mode, each query its own
-    snapshot. Writes keep going through the async engine."""
+def _on_write_begin(connection: Connection) -> None:
+    _begin_immediate(connection.connection.dbapi_connection)
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
-        url = engine.url.set(drivername="sqlite+pysqlite")
-        self._reader: Engine = create_sync_engine(url, isolation_level="AUTOCOMMIT")
+
+def _on_read_connect(dbapi_connection: Any, _record: Any) -> None:
+    _execute_all(dbapi_connection, _READ_PRAGMAS)
+
+
+class SqliteDatabase:
+    """A SQLite database file (``sqlite:///relative`` or ``sqlite:////absolute``; any
+    ``sqlite+driver`` URL is taken to mean that file) through two sync engines, one that
+    writes and one that reads."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            raise ValueError(f"not a SQLite URL: {parsed!r}")
+        if parsed.database in (None, "", ":memory:"):
+            # Each pooled connection would see its own empty database.
+            raise ValueError("SQLite metadata needs a database file, not an in-memory database")
+        parsed = parsed.set(drivername="sqlite+pysqlite")
+        # Connections move between threads: the pool hands them to whichever thread asks.
+        threads = {"check_same_thread": False}
+        self._writer = create_engine(
+            parsed,
+            poolclass=QueuePool,
+            pool_size=WRITE_POOL_SIZE,
+            max_overflow=WRITE_THREADS,
+            connect_args=threads,
+        )
+        event.listen(self._writer, "connect", _on_write_connect)
+        event.listen(self._writer, "begin", _on_write_begin)
+        self._reader = create_engine(
+            parsed,
+            isolation_level="AUTOCOMMIT",
+            poolclass=QueuePool,
+            pool_size=READ_POOL_SIZE,
+            max_overflow=4 * READ_POOL_SIZE,
+            connect_args=threads,
+        )
         event.listen(self._reader, "connect", _on_read_connect)
+        self._write_lock = threading.Lock()
+        self._write_threads = CapacityLimiter(WRITE_THREADS)
 
-    async def _read(self, query: Select[Any]) -> Sequence[Row[Any]]:
+    @property
+    def dialect(self) -> str:
+        return "sqlite"
+
+    @property
+    def writer(self) -> Engine:
+        """The engine write transactions run on (in worker threads)."""
+        return self._writer
+
+    @property
+    def reader(self) -> Engine:
+        """The engine reads run on (on the calling thread)."""
+        return self._reader
+
+    async def transaction(
+        self,
+        body: Callable[Concatenate[Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        def run() -> T:
+            with self._write_lock, self._writer.begin() as conn:
+                return body(conn, *args, **kwargs)
+
+        # Not abandoned on cancellation: the transaction commits or rolls back in its
+        # thread, and the connection goes back to the pool clean.
+        return await run_sync(run, limiter=self._write_threads)
+
+    async def read(
+        self, query: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
         with self._reader.connect() as conn:
-            return conn.execute(query).all()
+            return conn.execute(query, parameters).all()
 
     async def close(self) -> None:
+        self._writer.dispose()
         self._reader.dispose()
-        await super().close()
-
-
-def create_sqlite_engine(url: str) -> AsyncEngine:
-    """An engine for a ``sqlite:///relative`` or ``sqlite:////absolute`` database file
-    (``sqlite+aiosqlite`` URLs are accepted as they are)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        raise ValueError(f"not a SQLite URL: {parsed!r}")
-    if parsed.database in (None, "", ":memory:"):
-        # Each pooled connection would see its own empty database.
-        raise ValueError("SQLite metadata needs a database file, not an in-memory database")
-    engine = create_async_engine(parsed.set(drivername="sqlite+aiosqlite"))
-    event.listen(engine.sync_engine, "connect", _on_connect)
-    event.listen(engine.sync_engine, "begin", _on_begin)
-    return engine
