@@ -320,3 +320,30 @@ def test_client_ca_missing(tmp_path: Path) -> None:
 
 def test_preflight_passes_a_plain_config(tmp_path: Path) -> None:
     assert preflight(_config(tmp_path, STOCK)) == []
+
+
+def test_migrate_creates_the_schema_and_check_reports_it(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"database:\n  url: sqlite:///{tmp_path / 'meta.db'}\n"
+    )
+    before = subprocess.run(
+        [sys.executable, "-m", "dockyard", "migrate", "--check", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert before.returncode == 1, before.stderr
+    assert "schema at nothing" in before.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard", "migrate", str(config)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "migrated nothing ->" in done.stdout
+    after = subprocess.run(
+        [sys.executable, "-m", "dockyard", "migrate", "--check", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert after.returncode == 0, after.stderr
+    assert (tmp_path / "meta.db").exists()

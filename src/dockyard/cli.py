@@ -73,3 +73,38 @@ def serve(config: str | None) -> None:
     except ServeError as error:
         click.echo(f"dockyard: {error}", err=True)
         sys.exit(SERVE_ERROR_EXIT)
+
+
+@main.command()
+@click.argument("config", required=False, envvar="DOCKYARD_CONFIG", type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="Only report; exit 1 if the schema is not at head.")
+def migrate(config: str | None, check: bool) -> None:
+    """Bring the metadata database named by CONFIG (database.url) to the current schema.
+
+    `serve` does this at startup too; run it as a separate step when replicas should start
+    only on an up-to-date schema.
+    """
+    import asyncio
+
+    from dockyard.metadata import migrate as migrations
+
+    try:
+        loaded = read_config(config or None, os.environ)
+    except ConfigError as error:
+        _fail(error)
+    _warn(loaded.warnings)
+    url = loaded.config.database_url
+    head = migrations.head_revision()
+    try:
+        current = asyncio.run(migrations.current_revision(url))
+        if check:
+            click.echo(f"schema at {current or 'nothing'}; head is {head}")
+            sys.exit(0 if current == head else 1)
+        if current != head:
+            asyncio.run(migrations.upgrade(url))
+    except Exception as error:  # the message only: the URL may hold a password
+        click.echo(f"dockyard: database: {type(error).__name__}: {error}", err=True)
+        sys.exit(SERVE_ERROR_EXIT)
+    click.echo(
+        f"schema at {head}" if current == head else f"migrated {current or 'nothing'} -> {head}"
+    )
