@@ -22,7 +22,7 @@ from dockyard.api.base import (
 )
 from dockyard.api.middleware import StaticHeaders
 from dockyard.api.routes import routes
-from dockyard.auth.open import OpenAccess
+from dockyard.auth.factory import access_controller
 from dockyard.config import Config, load_config
 from dockyard.core.policy import Policy
 from dockyard.core.registry import Registry
@@ -31,6 +31,7 @@ from dockyard.maintenance import purge_uploads_forever
 from dockyard.metadata.factory import open_store
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.filesystem import FilesystemDriver
+from dockyard.storage.s3 import S3Driver
 
 __all__ = ["create_app", "from_environment"]
 
@@ -44,20 +45,15 @@ class StartupError(Exception):
 
 
 def _storage(config: Config) -> StorageDriver:
-    if config.storage.driver_name != "filesystem" or config.storage.filesystem is None:
-        raise StartupError(f"storage.{config.storage.driver_name}: driver not available yet")
-    return FilesystemDriver(config.storage.filesystem.rootdirectory)
-
-
-def _check_supported(config: Config) -> None:
-    # Refuse rather than run open when the config asks for access control we do not have yet.
-    if config.auth:
-        names = ", ".join(sorted(config.auth))
-        raise StartupError(f"auth.{names}: access control is not available yet")
+    if config.storage.filesystem is not None:
+        return FilesystemDriver(config.storage.filesystem.rootdirectory)
+    if config.storage.s3 is not None:
+        return S3Driver.from_config(config.storage.s3)
+    raise StartupError(f"storage.{config.storage.driver_name}: driver not available")
 
 
 def create_app(config: Config) -> Starlette:
-    _check_supported(config)
+    access = access_controller(config.auth)
     storage = _storage(config)
     maintenance = config.storage.maintenance
     policy = Policy(
@@ -68,10 +64,12 @@ def create_app(config: Config) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         metadata = await open_store(config.database_url)
-        registry = Registry(storage, metadata, policy)
+        registry = Registry(
+            storage, metadata, policy, redirects=not config.storage.redirect.disable
+        )
         app.state.context = Context(
             registry=registry,
-            access=OpenAccess(),
+            access=access,
             host=config.http.host,
             relative_urls=config.http.relativeurls,
         )

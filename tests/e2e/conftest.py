@@ -77,7 +77,8 @@ class RegistryServer:
         self.url = f"{scheme}://{addr}"
         rootdirectory = (
             self.env.get("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY")
-            or config["storage"]["filesystem"]["rootdirectory"]
+            or config["storage"].get("filesystem", {}).get("rootdirectory")
+            or str(workdir)
         )
         self.root = Path(rootdirectory)
 

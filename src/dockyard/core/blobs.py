@@ -25,10 +25,17 @@ class BlobLocation:
 
 
 class Blobs:
-    def __init__(self, storage: StorageDriver, metadata: MetadataStore, policy: Policy) -> None:
+    def __init__(
+        self,
+        storage: StorageDriver,
+        metadata: MetadataStore,
+        policy: Policy,
+        redirects: bool = True,
+    ) -> None:
         self._storage = storage
         self._metadata = metadata
         self._policy = policy
+        self._redirects = redirects
 
     async def locate(self, repository: str, digest: Digest) -> BlobLocation:
         blob = await self._metadata.get_repository_blob(repository, str(digest))
@@ -41,6 +48,9 @@ class Blobs:
         return self._storage.reader(location.path, offset, length)
 
     async def redirect_url(self, location: BlobLocation, method: str) -> str | None:
+        """Where the client may fetch the bytes directly (a presigned URL), if anywhere."""
+        if not self._redirects:
+            return None
         return await self._storage.redirect_url(location.path, method)
 
     async def delete(self, repository: str, digest: Digest) -> None:

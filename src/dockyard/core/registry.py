@@ -13,10 +13,16 @@ __all__ = ["Registry"]
 
 
 class Registry:
-    def __init__(self, storage: StorageDriver, metadata: MetadataStore, policy: Policy) -> None:
+    def __init__(
+        self,
+        storage: StorageDriver,
+        metadata: MetadataStore,
+        policy: Policy,
+        redirects: bool = True,
+    ) -> None:
         self.storage = storage
         self.metadata = metadata
         self.policy = policy
-        self.blobs = Blobs(storage, metadata, policy)
+        self.blobs = Blobs(storage, metadata, policy, redirects)
         self.uploads = Uploads(storage, metadata, policy)
         self.manifests = Manifests(metadata, policy)

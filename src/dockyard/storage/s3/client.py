@@ -1,0 +1,66 @@
+"""A boto3 S3 client built from Distribution's ``storage.s3`` keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from dockyard.config.storage import S3Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+__all__ = ["DEFAULT_REGION", "endpoint_url", "make_client"]
+
+DEFAULT_REGION = "us-east-1"
+"""What S3-compatible stores expect when only ``regionendpoint`` is configured."""
+
+
+def endpoint_url(regionendpoint: str | None, secure: bool) -> str | None:
+    """``regionendpoint`` as a URL; one given without a scheme gets ``https`` when ``secure``."""
+    if not regionendpoint:
+        return None
+    if "://" in regionendpoint:
+        return regionendpoint
+    return f"{'https' if secure else 'http'}://{regionendpoint}"
+
+
+def make_client(
+    config: S3Config, session: boto3.session.Session | None = None, connections: int = 64
+) -> S3Client:
+    """A client for ``config``. Without ``accesskey`` and ``secretkey`` credentials come from
+    boto3's usual chain (environment, shared files, instance or task roles)."""
+    credentials: dict[str, Any] = {}
+    if config.accesskey and config.secretkey:
+        credentials = {
+            "aws_access_key_id": config.accesskey,
+            "aws_secret_access_key": config.secretkey,
+            "aws_session_token": config.sessiontoken,
+        }
+    settings = BotoConfig(
+        region_name=config.region or DEFAULT_REGION,
+        signature_version="s3v4" if config.v4auth else "s3",
+        s3={
+            "addressing_style": "path" if config.forcepathstyle else "auto",
+            "use_accelerate_endpoint": config.accelerate,
+        },
+        use_dualstack_endpoint=config.usedualstack,
+        use_fips_endpoint=config.usefipsendpoint,
+        user_agent=config.useragent,
+        max_pool_connections=connections,
+        retries={"mode": "standard", "max_attempts": 5},
+        # Checksums only where the API demands them: many S3-compatible stores refuse the
+        # trailing checksums boto3 sends by default, and the registry verifies digests itself.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return (session or boto3.session.Session()).client(
+        "s3",
+        endpoint_url=endpoint_url(config.regionendpoint, config.secure),
+        use_ssl=config.secure,
+        verify=False if config.skipverify else None,
+        config=settings,
+        **credentials,
+    )

@@ -1,0 +1,282 @@
+"""``S3Driver``: the ``StorageDriver`` over one bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import functools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import boto3
+
+from dockyard.config.storage import S3Config
+from dockyard.storage.base import FileInfo, InvalidOffset, InvalidPath, PathNotFound, check_path
+from dockyard.storage.s3.bucket import Bucket, Changed, Missing, ObjectOptions, S3Error
+from dockyard.storage.s3.client import make_client
+from dockyard.storage.s3.layout import Layout, visible
+from dockyard.storage.s3.parts import MAX_PART_SIZE, MIN_PART_SIZE
+from dockyard.storage.s3.writer import S3Writer, Transfer, copy_range, open_writer
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+__all__ = ["S3Driver"]
+
+MiB = 1 << 20
+
+_CONNECTIONS = 64
+"""Requests in flight at once, per driver made from config (threads and pooled connections)."""
+
+# Reads: one ranged GET per window, its body taken a chunk (one thread hop) at a time. Windows
+# bound how long one response stays open while a slow client drains it.
+_READ_CHUNK = MiB
+_READ_WINDOW = 64 * MiB
+REDIRECT_SECONDS = 20 * 60
+"""How long a presigned URL stays valid."""
+
+
+def _object_path(path: str) -> str:
+    """Check a path that must name an object or directory below the root (not the root)."""
+    if not path:
+        raise InvalidPath(path)
+    return check_path(path)
+
+
+def _join(directory: str, name: str) -> str:
+    return f"{directory}/{name}" if directory else name
+
+
+class S3Driver:
+    """A :class:`~dockyard.storage.base.StorageDriver` over an S3 bucket.
+
+    Directories are key prefixes: one exists while some key lies below it. They have no time of
+    their own: ``stat`` gives that of the first key below, ``walk`` the time of listing. A path
+    whose object is being written (a writer closed but not committed) is not an object until
+    ``commit()``; its directory shows, so that upload purging finds it.
+    """
+
+    name = "s3"
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        rootdirectory: str = "",
+        chunksize: int = 10 * MiB,
+        copy_chunksize: int = 32 * MiB,
+        copy_concurrency: int = 100,
+        copy_threshold: int = 32 * MiB,
+        options: ObjectOptions | None = None,
+        concurrency: int = 64,
+        owns_client: bool = False,
+    ) -> None:
+        if not MIN_PART_SIZE <= chunksize <= MAX_PART_SIZE:
+            raise ValueError(f"chunksize must be between {MIN_PART_SIZE} and {MAX_PART_SIZE}")
+        if not MIN_PART_SIZE <= copy_chunksize <= MAX_PART_SIZE:
+            raise ValueError(f"copy_chunksize must be between {MIN_PART_SIZE} and {MAX_PART_SIZE}")
+        if not 0 <= copy_threshold <= MAX_PART_SIZE:
+            raise ValueError(f"copy_threshold must be between 0 and {MAX_PART_SIZE}")
+        self._bucket = Bucket(client, bucket, options, concurrency)
+        self._layout = Layout(rootdirectory)
+        self._transfer = Transfer(chunksize, copy_chunksize, max(1, copy_concurrency))
+        self._copy_threshold = copy_threshold
+        self._owns_client = owns_client
+
+    @classmethod
+    def from_config(
+        cls, config: S3Config, session: boto3.session.Session | None = None
+    ) -> S3Driver:
+        """The driver for a ``storage.s3`` section, with its own client."""
+        return cls(
+            make_client(config, session, connections=_CONNECTIONS),
+            config.bucket,
+            rootdirectory=config.rootdirectory,
+            chunksize=config.chunksize,
+            copy_chunksize=config.multipartcopychunksize,
+            copy_concurrency=config.multipartcopymaxconcurrency,
+            copy_threshold=config.multipartcopythresholdsize,
+            options=ObjectOptions(
+                storage_class=None if config.storageclass == "NONE" else config.storageclass,
+                acl=None if config.objectacl == "private" else config.objectacl,
+                encrypt=config.encrypt,
+                kms_key_id=config.keyid if config.encrypt else None,
+            ),
+            concurrency=_CONNECTIONS,
+            owns_client=True,
+        )
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket.name
+
+    @property
+    def root(self) -> str:
+        """The key prefix everything lives under (``rootdirectory``), without slashes."""
+        return self._layout.root
+
+    def close(self) -> None:
+        """Release the connections of a client the driver made."""
+        if self._owns_client:
+            self._bucket.client.close()
+
+    # -- whole objects -------------------------------------------------------------------------
+
+    async def get_content(self, path: str) -> bytes:
+        try:
+            data, _ = await self._bucket.get(self._layout.key(_object_path(path)))
+        except Missing:
+            raise PathNotFound(path) from None
+        return data
+
+    async def put_content(self, path: str, data: bytes) -> None:
+        await self._bucket.put(self._layout.key(_object_path(path)), data)
+
+    # -- streams -------------------------------------------------------------------------------
+
+    async def reader(
+        self, path: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        key = self._layout.key(_object_path(path))
+        if offset < 0 or (length is not None and length < 0):
+            raise InvalidOffset(path, offset)
+        head = await self._bucket.head(key)
+        if head is None:
+            raise PathNotFound(path)
+        end = head.size if length is None else offset + length
+        if offset > head.size or end > head.size:
+            raise InvalidOffset(path, offset)
+        position = offset
+        while position < end:
+            window = min(end, position + _READ_WINDOW)
+            try:
+                body = await self._bucket.open_range(key, position, window, head.etag)
+            except Missing:
+                if position == offset:
+                    raise PathNotFound(path) from None  # deleted since the HEAD
+                raise S3Error(f"{path} was deleted while being read") from None
+            except Changed:
+                raise S3Error(f"{path} changed while being read") from None
+            try:
+                while position < window:
+                    chunk = await self._bucket.run(functools.partial(body.read, _READ_CHUNK))
+                    if not chunk:
+                        raise S3Error(f"{path}: response ended early at {position}")
+                    position += len(chunk)
+                    yield chunk
+            finally:
+                # Closing drops the connection of an unfinished response; no other I/O, so it
+                # also works when the generator is finalised without a running loop.
+                body.close()
+
+    async def writer(self, path: str, offset: int = 0) -> S3Writer:
+        key = self._layout.key(_object_path(path))
+        return await open_writer(self._bucket, path, key, offset, self._transfer)
+
+    # -- namespace -----------------------------------------------------------------------------
+
+    async def stat(self, path: str) -> FileInfo:
+        key = self._layout.key(_object_path(path))
+        head = await self._bucket.head(key)
+        if head is not None:
+            return FileInfo(path, head.size, head.modified, False)
+        # A directory has no time of its own: take that of the first key below it.
+        modified = await self._bucket.first_below(self._layout.children(path))
+        if modified is None:
+            raise PathNotFound(path)
+        return FileInfo(path, 0, modified, True)
+
+    async def list(self, path: str) -> list[str]:
+        return [info.path for info in await self._scan(check_path(path))]
+
+    async def _scan(self, path: str) -> builtins.list[FileInfo]:
+        """The visible children of a directory, sorted by name; directories first when a name
+        is both (S3 allows a key and a prefix to share a name)."""
+        listing = await self._bucket.listing(self._layout.children(path))
+        if listing.empty and path:
+            raise PathNotFound(path)
+        now = datetime.now(UTC)
+        found = {
+            name: FileInfo(_join(path, name), 0, now, True)
+            for name in listing.directories
+            if visible(name)
+        }
+        for name, size, modified in listing.objects:
+            if visible(name) and name not in found:
+                found[name] = FileInfo(_join(path, name), size, modified, False)
+        return [found[name] for name in sorted(found)]
+
+    async def move(self, source: str, destination: str) -> None:
+        src = self._layout.key(_object_path(source))
+        dst = self._layout.key(_object_path(destination))
+        head = await self._bucket.head(src)
+        if head is None:
+            raise PathNotFound(source)
+        if src == dst:
+            return
+        try:
+            if head.size <= self._copy_threshold:
+                await self._bucket.copy(src, head.etag, dst)
+            else:
+                await self._multipart_copy(src, head.etag, head.size, dst)
+        except (Changed, Missing):
+            raise PathNotFound(source) from None
+        await self._bucket.delete([src])
+
+    async def _multipart_copy(self, source: str, etag: str, size: int, destination: str) -> None:
+        upload = await self._bucket.create_upload(destination)
+        try:
+            parts = await copy_range(
+                self._bucket, source, etag, destination, upload, size, self._transfer
+            )
+            await self._bucket.complete(destination, upload, parts)
+        except BaseException:
+            await self._bucket.abort(destination, upload)
+            raise
+
+    async def delete(self, path: str) -> None:
+        """Delete the object, every key below the path, and unfinished uploads of either."""
+        key = self._layout.key(_object_path(path))
+        below = self._layout.children(path)
+        head, tail, uploads, removed = await asyncio.gather(
+            self._bucket.head(key),
+            self._bucket.head(Layout.tail(key)),
+            self._bucket.uploads(key),
+            self._bucket.delete_below(below),
+        )
+        ours = [(k, u) for k, u in uploads if k == key or k.startswith(below)]
+        if head is None and tail is None and not ours and not removed:
+            raise PathNotFound(path)
+        doomed = [k for k, info in ((key, head), (Layout.tail(key), tail)) if info is not None]
+        await asyncio.gather(
+            self._bucket.delete(doomed), *(self._bucket.abort(k, u) for k, u in ours)
+        )
+
+    async def walk(self, path: str) -> AsyncIterator[FileInfo]:
+        pending = [iter(await self._scan(check_path(path)))]
+        while pending:
+            info = next(pending[-1], None)
+            if info is None:
+                pending.pop()
+                continue
+            yield info
+            if info.is_dir:
+                try:
+                    children = await self._scan(info.path)
+                except PathNotFound:
+                    continue  # deleted since it was listed
+                pending.append(iter(children))
+
+    # -- direct access -------------------------------------------------------------------------
+
+    async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        key = self._layout.key(_object_path(path))
+        if method not in ("GET", "HEAD"):
+            return None
+        return await self._bucket.presign(key, method, REDIRECT_SECONDS)
+
+    def local_path(self, path: str) -> str | None:
+        _object_path(path)
+        return None
