@@ -294,3 +294,13 @@ async def test_creating_while_emptied_directories_are_pruned(
 
     await asyncio.gather(*(churn(n) for n in range(8)))
     assert tree(root) == []
+
+
+async def test_closed_writes_are_readable_before_commit(tmp_path: Path) -> None:
+    # Filesystem only: S3 cannot read an unfinished multipart upload.
+    driver = FilesystemDriver(str(tmp_path))
+    writer = await driver.writer("uploads/u1/data")
+    await writer.write(b"x" * 1000)
+    await writer.close()
+    assert (await driver.stat("uploads/u1/data")).size == 1000
+    assert await driver.get_content("uploads/u1/data") == b"x" * 1000

@@ -69,14 +69,6 @@ class TestS3Contract(StorageDriverContract):
     def driver(self, client: S3Client, bucket: str) -> StorageDriver:
         return make_driver(client, bucket, rootdirectory="/dockyard/root/")
 
-    @pytest.mark.skip(
-        reason="S3 cannot read an unfinished multipart upload: bytes a writer closed are "
-        "readable once a later writer commits them (close() promises only that a later writer "
-        "can continue); test_object_written_by_three_writers covers resuming on S3"
-    )
-    async def test_writer_close_then_resume(self, driver: StorageDriver) -> None:
-        raise AssertionError("replaced by the S3 resume tests below")
-
 
 # -- helpers ------------------------------------------------------------------------------
 
