@@ -347,3 +347,15 @@ def test_migrate_creates_the_schema_and_check_reports_it(tmp_path: Path) -> None
     )
     assert after.returncode == 0, after.stderr
     assert (tmp_path / "meta.db").exists()
+
+
+def test_check_config_refuses_a_bad_auth_section(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("version: 0.1\nauth:\n  silly:\n    realm: x\n    service: y\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "auth.silly" in done.stderr

@@ -71,9 +71,23 @@ def preflight(config: Config) -> list[str]:
             warnings.append(
                 "http.tls.ciphersuites: ignored; the TLS library offers modern AEAD suites only"
             )
+    problems.extend(_auth_problems(config))
     if problems:
         raise ConfigError(problems)
     return warnings
+
+
+def _auth_problems(config: Config) -> list[Problem]:
+    """Build the access controller once here, so a bad auth section is refused up front
+    (and a missing htpasswd file is created once, not by every worker)."""
+    from dockyard.auth.factory import access_controller
+    from dockyard.auth.options import AuthConfigError
+
+    try:
+        access_controller(config.auth)
+    except AuthConfigError as exc:
+        return [Problem(exc.path, exc.reason)]
+    return []
 
 
 def serve(config: Config, config_path: str | None) -> None:
