@@ -286,3 +286,25 @@ def test_stock_registry2_config(
             "UNSUPPORTED",
         )
     assert any(root.iterdir()), "data must land under the overridden root"
+
+
+def _server_output(server: Any) -> str:
+    return server.stdout_path.read_text() + server.stderr_path.read_text()
+
+
+def test_log_level_takes_effect(registry_factory: ServerFactory) -> None:
+    chatty = registry_factory({"log": {"level": "info"}})
+    with chatty.client() as client:
+        assert client.request("GET", "/v2/").status_code == 200
+    chatty.stop()
+    assert "[INFO]" in _server_output(chatty)
+
+    quiet = registry_factory({"log": {"level": "error", "accesslog": {"disabled": True}}})
+    with quiet.client() as client:
+        assert client.request("GET", "/v2/").status_code == 200
+        assert client.request("GET", "/v2/nope/tags/list").status_code == 404
+    quiet.stop()
+    output = _server_output(quiet)
+    assert "[INFO]" not in output
+    assert "INFO:" not in output
+    assert "GET /v2/" not in output
