@@ -23,11 +23,14 @@ from dockyard.api.base import (
 from dockyard.api.middleware import StaticHeaders
 from dockyard.api.routes import routes
 from dockyard.auth.factory import access_controller
+from dockyard.cache.factory import open_cache
 from dockyard.config import Config, load_config
 from dockyard.core.policy import Policy
 from dockyard.core.registry import Registry
 from dockyard.errors import RegistryError
 from dockyard.maintenance import purge_uploads_forever
+from dockyard.metadata.base import MetadataStore
+from dockyard.metadata.cached import CachedMetadataStore
 from dockyard.metadata.factory import open_store
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.filesystem import FilesystemDriver
@@ -63,7 +66,10 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        metadata = await open_store(config.database_url)
+        store = await open_store(config.database_url)
+        cache = await open_cache(config.redis or None)
+        # Redis, when configured, caches hot facts for every replica (see metadata/cached.py).
+        metadata: MetadataStore = store if cache is None else CachedMetadataStore(store, cache)
         registry = Registry(
             storage, metadata, policy, redirects=not config.storage.redirect.disable
         )
@@ -90,6 +96,8 @@ def create_app(config: Config) -> Starlette:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await metadata.close()
+            if cache is not None:
+                await cache.close()
 
     return Starlette(
         routes=routes(),

@@ -1,0 +1,229 @@
+"""Open the shared cache from the config's ``redis`` section, written as Distribution writes it.
+
+Both of Distribution's layouts are read::
+
+    redis:                        # 2.x                 redis:                    # 3.x
+      addr: redis:6379                                    addrs: [redis:6379]
+      username: registry                                  username: registry
+      password: secret                                    password: secret
+      db: 0                                               db: 0
+      dialtimeout: 250ms                                  dialtimeout: 250ms
+      readtimeout: 100ms                                  readtimeout: 100ms
+      writetimeout: 100ms                                 writetimeout: 100ms
+      pool:                                               poolsize: 64
+        maxactive: 64                                     maxidleconns: 16
+        maxidle: 16                                       connmaxidletime: 300s
+        idletimeout: 300s                                 tls:
+      tls:                                                  certificate: /client.crt
+        enabled: true                                       key: /client.key
+                                                            clientcas: [/ca.pem]
+
+Timeouts left out (or 0, as Go reads them) are short, since every cache call waits for them
+when Redis is down: 250 ms to connect, 100 ms to read or write. A bare number is seconds.
+``maxactive``/``poolsize`` bound the connections (default, or 0: 64); the idle-connection
+settings are accepted and left to redis-py, which keeps no idle timer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from dockyard.cache.base import Cache, CacheError
+from dockyard.cache.redis import RedisCache
+from dockyard.config.durations import duration_seconds
+from dockyard.config.fields import parse_tcp_address
+
+__all__ = [
+    "DEFAULT_DIAL_TIMEOUT",
+    "DEFAULT_IO_TIMEOUT",
+    "DEFAULT_POOL_SIZE",
+    "open_cache",
+    "redis_client",
+]
+
+log = logging.getLogger("dockyard.cache")
+
+DEFAULT_DIAL_TIMEOUT = 0.25
+DEFAULT_IO_TIMEOUT = 0.1
+DEFAULT_POOL_SIZE = 64
+
+_DEFAULT_PORT = 6379
+_KEYS = {
+    "addr",
+    "addrs",
+    "username",
+    "password",
+    "db",
+    "dialtimeout",
+    "readtimeout",
+    "writetimeout",
+    "pool",
+    "poolsize",
+    "maxidleconns",
+    "connmaxidletime",
+    "tls",
+}
+_POOL_KEYS = {"maxidle", "maxactive", "idletimeout"}
+_TLS_KEYS = {"enabled", "certificate", "key", "clientcas"}
+
+
+def _mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{path}: expected a mapping")
+    return value
+
+
+def _check_keys(section: Mapping[str, Any], allowed: set[str], path: str) -> None:
+    for key in section:
+        if key not in allowed:
+            raise ValueError(f"{path}.{key}: unknown key (known: {', '.join(sorted(allowed))})")
+
+
+def _text(value: Any, path: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{path}: expected text")
+    return str(value)
+
+
+def _count(value: Any, path: str) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)
+    raise ValueError(f"{path}: expected a whole number, at least 0")
+
+
+def _seconds(value: Any, default: float, path: str) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        seconds = duration_seconds(value)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return seconds or default
+
+
+def _flag(value: Any, path: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"{path}: expected true or false")
+
+
+def _address(section: Mapping[str, Any]) -> tuple[str, int] | None:
+    addr = _text(section.get("addr"), "redis.addr")
+    addrs = section.get("addrs")
+    if addrs is not None and not isinstance(addrs, list | tuple):
+        addrs = [addrs]
+    addresses = [a for a in (addrs or []) if a not in (None, "")]
+    if addr is not None and addresses:
+        raise ValueError("redis.addrs: give either redis.addr or redis.addrs, not both")
+    if len(addresses) > 1:
+        raise ValueError(
+            "redis.addrs: one address only (Redis Cluster and Sentinel are not supported)"
+        )
+    if addresses:
+        addr = _text(addresses[0], "redis.addrs[0]")
+    if addr is None:
+        return None
+    path = "redis.addrs[0]" if addresses else "redis.addr"
+    if ":" not in addr:
+        addr = f"{addr}:{_DEFAULT_PORT}"
+    try:
+        host, port = parse_tcp_address(addr)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return host or "localhost", port
+
+
+def redis_client(section: Mapping[str, Any]) -> tuple[Redis, float, str] | None:
+    """A client for the section, the bound on one call, and the server's name; None when no
+    address is configured. Connects lazily. ``ValueError`` names the offending key."""
+    _check_keys(section, _KEYS, "redis")
+    address = _address(section)
+    if address is None:
+        return None
+    pooling = _mapping(section.get("pool"), "redis.pool")
+    _check_keys(pooling, _POOL_KEYS, "redis.pool")
+    tls = _mapping(section.get("tls"), "redis.tls")
+    _check_keys(tls, _TLS_KEYS, "redis.tls")
+
+    dial = _seconds(section.get("dialtimeout"), DEFAULT_DIAL_TIMEOUT, "redis.dialtimeout")
+    read = _seconds(section.get("readtimeout"), DEFAULT_IO_TIMEOUT, "redis.readtimeout")
+    write = _seconds(section.get("writetimeout"), DEFAULT_IO_TIMEOUT, "redis.writetimeout")
+    _count(pooling.get("maxidle"), "redis.pool.maxidle")
+    _seconds(pooling.get("idletimeout"), 0.0, "redis.pool.idletimeout")
+    _count(section.get("maxidleconns"), "redis.maxidleconns")
+    _seconds(section.get("connmaxidletime"), 0.0, "redis.connmaxidletime")
+    max_connections = _count(pooling.get("maxactive"), "redis.pool.maxactive") or _count(
+        section.get("poolsize"), "redis.poolsize"
+    )
+
+    certificate = _text(tls.get("certificate"), "redis.tls.certificate")
+    key = _text(tls.get("key"), "redis.tls.key")
+    clientcas = tls.get("clientcas") or []
+    if not isinstance(clientcas, list | tuple):
+        clientcas = [clientcas]
+    if len(clientcas) > 1:
+        raise ValueError("redis.tls.clientcas: one CA file only")
+    ca = _text(clientcas[0], "redis.tls.clientcas[0]") if clientcas else None
+    use_tls = _flag(tls.get("enabled"), "redis.tls.enabled") or certificate is not None
+
+    host, port = address
+    bound = dial + max(read, write)
+    tls_settings: dict[str, Any] = (
+        {"ssl_certfile": certificate, "ssl_keyfile": key, "ssl_ca_certs": ca} if use_tls else {}
+    )
+    # Callers beyond the pool's size wait for a connection (within the call's bound)
+    # rather than fail, so that a burst of requests does not look like an outage.
+    pool = BlockingConnectionPool(
+        max_connections=max_connections or DEFAULT_POOL_SIZE,
+        timeout=bound,
+        connection_class=SSLConnection if use_tls else Connection,
+        host=host,
+        port=port,
+        db=_count(section.get("db"), "redis.db"),
+        username=_text(section.get("username"), "redis.username"),
+        password=_text(section.get("password"), "redis.password"),
+        socket_connect_timeout=dial,
+        socket_timeout=max(read, write),
+        # Never retried: a failure goes to the caller's circuit breaker at once.
+        retry=Retry(NoBackoff(), 0),
+        **tls_settings,
+    )
+    client = Redis.from_pool(pool)
+    name = f"redis at {host}:{port}" if ":" not in host else f"redis at [{host}]:{port}"
+    return client, bound, name
+
+
+async def open_cache(redis_section: Mapping[str, Any] | None) -> Cache | None:
+    """The cache the ``redis`` section describes, or None when it names no address.
+
+    Redis need not be up: the registry starts and runs without it, and uses it once it
+    answers. ``ValueError`` names the offending key of a malformed section."""
+    made = redis_client(_mapping(redis_section, "redis"))
+    if made is None:
+        return None
+    client, timeout, name = made
+    cache = RedisCache(client, timeout=timeout, name=name)
+    try:
+        await cache.get("dockyard:ping")
+    except CacheError as error:
+        log.warning("%s is not answering yet (%s); going without it until it does", name, error)
+    return cache

@@ -1,0 +1,91 @@
+"""A ``Cache`` on Redis, through redis-py's asyncio client.
+
+Each call is bounded by ``timeout`` as a whole (connecting included) and is never retried:
+a Redis that is down or slow costs a request at most that long, and the caller decides what
+to do next (see ``breaker.py``). Every failure comes out as ``CacheError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from dockyard.cache.base import CacheError
+
+__all__ = ["RedisCache"]
+
+T = TypeVar("T")
+
+
+def _bytes(value: bytes | str | None) -> bytes | None:
+    # The client is made without ``decode_responses``, so values come back as bytes.
+    return value.encode() if isinstance(value, str) else value
+
+
+def _milliseconds(ttl: float | None) -> int | None:
+    return None if ttl is None else max(1, round(ttl * 1000))
+
+
+class RedisCache:
+    """A cache on ``client``, which it owns and closes. ``name`` says which server it is, in
+    error messages."""
+
+    def __init__(self, client: Redis, *, timeout: float, name: str = "redis") -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self._client = client
+        self._timeout = timeout
+        self._name = name
+
+    @property
+    def client(self) -> Redis:
+        return self._client
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    def __repr__(self) -> str:
+        return f"RedisCache({self._name})"
+
+    async def _call(self, what: str, operation: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await operation
+        except TimeoutError as error:
+            raise CacheError(f"{self._name}: {what} timed out after {self._timeout}s") from error
+        except (RedisError, OSError) as error:
+            raise CacheError(f"{self._name}: {what} failed: {error}") from error
+
+    async def get(self, key: str) -> bytes | None:
+        return _bytes(await self._call("GET", self._client.get(key)))
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        values = await self._call("MGET", self._client.mget(keys))
+        return [_bytes(value) for value in values]
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        await self._call("SET", self._client.set(key, value, px=_milliseconds(ttl)))
+
+    async def add(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        done = await self._call(
+            "SET NX", self._client.set(key, value, px=_milliseconds(ttl), nx=True)
+        )
+        return bool(done)
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        count: int = await self._call("DEL", self._client.delete(*keys))
+        return count
+
+    async def close(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._client.aclose()
