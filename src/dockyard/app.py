@@ -34,6 +34,7 @@ from dockyard.metadata.cached import CachedMetadataStore
 from dockyard.metadata.factory import open_store
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.filesystem import FilesystemDriver
+from dockyard.storage.redirect import wrap as wrap_storage
 from dockyard.storage.s3 import S3Driver
 
 __all__ = ["create_app", "from_environment"]
@@ -48,11 +49,14 @@ class StartupError(Exception):
 
 
 def _storage(config: Config) -> StorageDriver:
+    driver: StorageDriver
     if config.storage.filesystem is not None:
-        return FilesystemDriver(config.storage.filesystem.rootdirectory)
-    if config.storage.s3 is not None:
-        return S3Driver.from_config(config.storage.s3)
-    raise StartupError(f"storage.{config.storage.driver_name}: driver not available")
+        driver = FilesystemDriver(config.storage.filesystem.rootdirectory)
+    elif config.storage.s3 is not None:
+        driver = S3Driver.from_config(config.storage.s3)
+    else:
+        raise StartupError(f"storage.{config.storage.driver_name}: driver not available")
+    return wrap_storage(driver, config.middleware.get("storage"))
 
 
 def create_app(config: Config) -> Starlette:

@@ -72,9 +72,24 @@ def preflight(config: Config) -> list[str]:
                 "http.tls.ciphersuites: ignored; the TLS library offers modern AEAD suites only"
             )
     problems.extend(_auth_problems(config))
+    problems.extend(_middleware_problems(config))
     if problems:
         raise ConfigError(problems)
     return warnings
+
+
+def _middleware_problems(config: Config) -> list[Problem]:
+    from dockyard.storage.redirect import StorageMiddlewareError, validate
+
+    try:
+        validate(config.middleware.get("storage"))
+    except StorageMiddlewareError as exc:
+        return [Problem(exc.path, exc.reason)]
+    return [
+        Problem(f"middleware.{section}", "not supported (only middleware.storage)")
+        for section in sorted(config.middleware)
+        if section != "storage"
+    ]
 
 
 def _auth_problems(config: Config) -> list[Problem]:

@@ -6,6 +6,7 @@ import datetime
 import ipaddress
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -308,3 +309,33 @@ def test_log_level_takes_effect(registry_factory: ServerFactory) -> None:
     assert "[INFO]" not in output
     assert "INFO:" not in output
     assert "GET /v2/" not in output
+
+
+def test_storage_redirect_middleware(registry_factory: ServerFactory) -> None:
+    base = "https://cdn.example.test/registry"
+    server = registry_factory(
+        {"middleware": {"storage": [{"name": "redirect", "options": {"baseurl": base}}]}}
+    )
+    with server.client() as client:
+        digest = client.push_blob("cfg/cdn", b"served elsewhere")
+        got = client.request("GET", f"/v2/cfg/cdn/blobs/{digest}")
+        assert got.status_code == 307
+        hexdigest = digest.split(":", 1)[1]
+        assert got.headers["Location"] == f"{base}/blobs/sha256/{hexdigest[:2]}/{hexdigest}/data"
+        head = client.request("HEAD", f"/v2/cfg/cdn/blobs/{digest}")
+        assert head.status_code == 200
+        assert head.headers["Content-Length"] == str(len(b"served elsewhere"))
+
+
+def test_unsupported_storage_middleware_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "version: 0.1\nmiddleware:\n  storage:\n    - name: cloudfront\n      options: {}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "middleware.storage[0].name" in done.stderr
