@@ -28,6 +28,7 @@ from dockyard.config import Config, load_config
 from dockyard.core.policy import Policy
 from dockyard.core.registry import Registry
 from dockyard.errors import RegistryError
+from dockyard.jobs import Jobs
 from dockyard.maintenance import purge_uploads_forever
 from dockyard.metadata.base import MetadataStore
 from dockyard.metadata.cached import CachedMetadataStore
@@ -89,7 +90,11 @@ def create_app(config: Config) -> Starlette:
             tasks.append(
                 asyncio.create_task(
                     purge_uploads_forever(
-                        registry.uploads, purging.age, purging.interval, purging.dryrun
+                        registry.uploads,
+                        Jobs(store.database),
+                        purging.age,
+                        purging.interval,
+                        purging.dryrun,
                     )
                 )
             )

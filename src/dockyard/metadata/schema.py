@@ -28,6 +28,7 @@ from sqlalchemy import (
 __all__ = [
     "NAME",
     "blobs",
+    "jobs",
     "manifest_blobs",
     "manifest_children",
     "manifests",
@@ -166,4 +167,13 @@ uploads = Table(
     Column("lease_until", UtcDateTime(), nullable=True),
     # Purging scans sessions by age.
     Index(None, "updated_at"),
+)
+
+# Periodic background jobs: a replica runs a job only after claiming it here (see jobs.py).
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("name", NAME, primary_key=True),
+    Column("next_run", UtcDateTime(), nullable=False),
+    Column("last_run", UtcDateTime(), nullable=True),
 )

@@ -1,0 +1,80 @@
+"""Periodic jobs are claimed by exactly one of many replicas, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.jobs import Jobs, run_periodically
+from dockyard.metadata.engine import Database, open_database
+from dockyard.metadata.migrate import upgrade
+from metadata.test_postgres import fresh_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'jobs.db'}"
+        asyncio.run(upgrade(url))
+        yield url
+        return
+    with fresh_database() as url:
+        asyncio.run(upgrade(url))
+        yield url
+
+
+@pytest.fixture
+async def replicas(database_url: str) -> AsyncIterator[list[Database]]:
+    # Separate engines, as separate replicas would have.
+    databases = [open_database(database_url) for _ in range(4)]
+    yield databases
+    for database in databases:
+        await database.close()
+
+
+async def test_one_claim_per_interval(replicas: list[Database]) -> None:
+    jobs = Jobs(replicas[0])
+    assert await jobs.claim("purge", 0.5)
+    assert not await jobs.claim("purge", 0.5)
+    await asyncio.sleep(0.6)
+    assert await jobs.claim("purge", 0.5)
+    # Jobs are independent of each other.
+    assert await jobs.claim("other", 0.5)
+
+
+async def test_exactly_one_of_many_concurrent_claimers_wins(replicas: list[Database]) -> None:
+    for round_ in range(3):
+        claimers = [Jobs(database) for database in replicas for _ in range(5)]
+        won = await asyncio.gather(*(j.claim(f"job{round_}", 60) for j in claimers))
+        assert sum(won) == 1
+        # The job once started, later rounds of the same job find it not due.
+        again = await asyncio.gather(*(j.claim(f"job{round_}", 60) for j in claimers))
+        assert sum(again) == 0
+
+
+async def test_run_periodically_runs_on_one_replica_per_interval(
+    replicas: list[Database],
+) -> None:
+    runs: list[int] = []
+
+    def job_for(index: int) -> object:
+        async def job() -> None:
+            runs.append(index)
+
+        return job
+
+    tasks = [
+        asyncio.create_task(
+            run_periodically(Jobs(db), "tick", 0.5, job_for(i), poll=0.05)  # type: ignore[arg-type]
+        )
+        for i, db in enumerate(replicas)
+    ]
+    await asyncio.sleep(1.3)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    # About 1.3 s / 0.5 s intervals: two or three runs in all, never one per replica per tick.
+    assert 2 <= len(runs) <= 3
