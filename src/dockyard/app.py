@@ -61,7 +61,6 @@ def _storage(config: Config) -> StorageDriver:
 
 
 def create_app(config: Config) -> Starlette:
-    access = access_controller(config.auth)
     storage = _storage(config)
     maintenance = config.storage.maintenance
     policy = Policy(
@@ -72,6 +71,8 @@ def create_app(config: Config) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await open_store(config.database_url)
+        # Built here: auth.builtin keeps its accounts in the metadata's database.
+        access = access_controller(config.auth, store.database, host=config.http.host)
         cache = await open_cache(config.redis or None)
         # Redis, when configured, caches hot facts for every replica (see metadata/cached.py).
         metadata: MetadataStore = store if cache is None else CachedMetadataStore(store, cache)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -108,3 +109,86 @@ def migrate(config: str | None, check: bool) -> None:
     click.echo(
         f"schema at {head}" if current == head else f"migrated {current or 'nothing'} -> {head}"
     )
+
+
+@main.group()
+def user() -> None:
+    """Manage the accounts of auth.builtin, in the database the config names."""
+
+
+_config_option = click.option(
+    "--config",
+    "-c",
+    "config",
+    envvar="DOCKYARD_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="The config file (default: $DOCKYARD_CONFIG, else built-in defaults).",
+)
+
+
+def _database_url(config: str | None) -> str:
+    try:
+        loaded = read_config(config or None, os.environ)
+    except ConfigError as error:
+        _fail(error)
+    _warn(loaded.warnings)
+    if not loaded.config.database.url:
+        # The default SQLite database lives in the data directory, which may not exist yet.
+        os.makedirs(loaded.config.data_directory, exist_ok=True)
+    return loaded.config.database_url
+
+
+def _database_failed(error: Exception) -> NoReturn:
+    # The message only: the URL may hold a password.
+    click.echo(f"dockyard: database: {type(error).__name__}: {error}", err=True)
+    sys.exit(SERVE_ERROR_EXIT)
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user a site administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_config_option
+def user_add(name: str, admin: bool, password_stdin: bool, config: str | None) -> None:
+    """Create the user NAME (asks for its password unless --password-stdin)."""
+    import asyncio
+
+    from dockyard.identity.base import IdentityError
+    from dockyard.identity.commands import add_user
+
+    url = _database_url(config)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        click.echo("dockyard: the password must not be empty", err=True)
+        sys.exit(SERVE_ERROR_EXIT)
+    try:
+        created = asyncio.run(add_user(url, name, password, is_admin=admin))
+    except IdentityError as error:
+        click.echo(f"dockyard: {error}", err=True)
+        sys.exit(SERVE_ERROR_EXIT)
+    except Exception as error:
+        _database_failed(error)
+    click.echo(f"created {'admin ' if created.is_admin else ''}user {created.name}")
+
+
+@user.command("list")
+@_config_option
+def user_list(config: str | None) -> None:
+    """List the users: name, admin, disabled, created."""
+    import asyncio
+
+    from dockyard.identity.commands import list_users
+
+    url = _database_url(config)
+    try:
+        users = asyncio.run(list_users(url))
+    except Exception as error:
+        _database_failed(error)
+    for account in users:
+        flags = ",".join(
+            flag for flag, on in (("admin", account.is_admin), ("disabled", account.disabled)) if on
+        )
+        click.echo(f"{account.name}\t{flags or '-'}\t{account.created_at.isoformat()}")

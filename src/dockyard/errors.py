@@ -23,6 +23,7 @@ HTTP status. One handler in ``api/base.py`` renders them as the spec's JSON enve
     ├── Denied                 DENIED                  403
     ├── Unsupported            UNSUPPORTED             405
     ├── TooManyRequests        TOOMANYREQUESTS         429
+    ├── TokenRequestInvalid    TOKEN_REQUEST_INVALID   400
     ├── EndpointUnknown        NOT_FOUND               404
     └── Unavailable            UNAVAILABLE             503
 """
@@ -50,6 +51,7 @@ __all__ = [
     "RegistryError",
     "SizeInvalid",
     "TagInvalid",
+    "TokenRequestInvalid",
     "TooManyRequests",
     "Unauthorized",
     "Unavailable",
@@ -191,6 +193,12 @@ class TooManyRequests(RegistryError):
     code = "TOOMANYREQUESTS"
     status = 429
     message = "too many requests"
+
+
+class TokenRequestInvalid(RegistryError):
+    code = "TOKEN_REQUEST_INVALID"
+    status = 400
+    message = "invalid token request"
 
 
 class EndpointUnknown(RegistryError):

@@ -502,6 +502,46 @@ class MetadataStoreContract:
         await asyncio.sleep(0.4)
         assert await store.acquire_upload("u", 30) is not None
 
+    async def test_renew_extends_only_the_holders_lease(self, store: MetadataStore) -> None:
+        await store.create_upload(upload("u"))
+        held = await store.acquire_upload("u", 0.3)
+        assert held is not None
+        assert held.lease is not None
+        renewed = await store.renew_upload("u", held.lease, 0.6)
+        assert renewed is not None
+        assert renewed > held.lease
+        await asyncio.sleep(0.4)
+        # Past the first expiry but within the renewed one: still held.
+        with pytest.raises(UploadBusy):
+            await store.acquire_upload("u", 30)
+        # The old token no longer fences anything.
+        assert await store.renew_upload("u", held.lease, 30) is None
+        assert await store.renew_upload("missing", renewed, 30) is None
+
+    async def test_a_lost_lease_cannot_release_or_record_progress(
+        self, store: MetadataStore
+    ) -> None:
+        await store.create_upload(upload("u"))
+        first = await store.acquire_upload("u", 0.2)
+        assert first is not None
+        assert first.lease is not None
+        await asyncio.sleep(0.3)
+        second = await store.acquire_upload("u", 30)
+        assert second is not None
+        assert second.lease is not None
+        # The first holder wakes up late: its release is refused and changes nothing.
+        assert not await store.release_upload("u", offset=999, hash_state=b"x", lease=first.lease)
+        current = await store.get_upload("u")
+        assert current is not None
+        assert current.offset == 0
+        with pytest.raises(UploadBusy):
+            await store.acquire_upload("u", 30)
+        assert await store.release_upload("u", offset=5, hash_state=b"s", lease=second.lease)
+        released = await store.get_upload("u")
+        assert released is not None
+        assert released.offset == 5
+        assert released.lease is None
+
     async def test_delete_upload(self, store: MetadataStore) -> None:
         await store.create_upload(upload("u"))
         await store.create_upload(upload("v"))

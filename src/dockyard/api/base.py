@@ -115,7 +115,9 @@ def body(request: Request) -> AsyncIterator[bytes]:
 
 async def authorize(request: Request, wanted: Sequence[Access]) -> Grant:
     info = RequestInfo(
-        headers=request.headers, client=request.client.host if request.client else None
+        headers=request.headers,
+        client=request.client.host if request.client else None,
+        scheme=request.scope.get("scheme", "http"),
     )
     return await context(request).access.authorize(info, wanted)
 

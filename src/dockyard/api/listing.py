@@ -34,9 +34,11 @@ async def get_tags(request: Request) -> Response:
 
 
 async def get_catalog(request: Request) -> Response:
-    await authorize(request, [Access.catalog()])
+    grant = await authorize(request, [Access.catalog()])
     pagination = listing.Pagination.parse(
         request.query_params.get("n"), request.query_params.get("last")
     )
-    page = await listing.catalog(context(request).registry.metadata, pagination)
+    page = await listing.catalog(
+        context(request).registry.metadata, pagination, visible=grant.visible
+    )
     return JSONResponse({"repositories": page.items}, headers=_link("/v2/_catalog", page))

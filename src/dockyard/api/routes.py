@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dockyard.api import blobs, listing, manifests, referrers, uploads
+from dockyard.api import blobs, listing, manifests, referrers, token, uploads
 from dockyard.api.base import authorize
 
 __all__ = ["routes"]
@@ -39,4 +39,8 @@ def routes() -> list[Route]:
         Route(f"{name}/blobs/{{digest}}", blobs.get_blob, methods=["GET", "HEAD"]),
         Route(f"{name}/blobs/{{digest}}", blobs.delete_blob, methods=["DELETE"]),
         Route(f"{name}/referrers/{{digest}}", referrers.get_referrers, methods=["GET"]),
+        # The token server of auth.builtin (404 under any other auth).
+        Route("/token", token.get_token, methods=["GET"]),
+        Route("/token", token.post_token, methods=["POST"]),
+        Route("/token/jwks.json", token.get_jwks, methods=["GET"]),
     ]

@@ -2,15 +2,23 @@
 
 A handler names the accesses it needs; the controller answers with a grant or raises
 ``Unauthorized`` (carrying the ``WWW-Authenticate`` challenge) or ``Denied``.
+
+A grant may narrow a listing that spans repositories (the catalog) with ``visible``: the
+controller knows who may see what, the handler knows which names it is about to list, so
+the grant carries a filter the handler applies to each batch of names. Controllers that
+grant the catalog whole (Distribution's modes) leave it unset.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Access", "AccessController", "Grant", "RequestInfo"]
+__all__ = ["Access", "AccessController", "Grant", "RepositoryFilter", "RequestInfo"]
+
+RepositoryFilter = Callable[[Sequence[str]], Awaitable[Sequence[str]]]
+"""Those of the given repository names the caller may see, in the order given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +40,12 @@ class Access:
 
 @dataclass(frozen=True, slots=True)
 class RequestInfo:
-    """What a controller may look at: headers and the client's address."""
+    """What a controller may look at: headers, the client's address and the scheme the
+    request came in with (``http`` or ``https``)."""
 
     headers: Mapping[str, str]
     client: str | None
+    scheme: str = "http"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,8 @@ class Grant:
     subject: str | None
     # None grants everything (no access control configured).
     accesses: Mapping[tuple[str, str], frozenset[str]] | None = field(default=None)
+    # None: every repository a granted listing covers may be shown.
+    visible: RepositoryFilter | None = field(default=None)
 
     def allows(self, access: Access) -> bool:
         if self.accesses is None:

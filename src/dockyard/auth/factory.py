@@ -6,21 +6,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from dockyard.auth.base import AccessController
+from dockyard.auth.builtin import BuiltinAccess, BuiltinSettings
 from dockyard.auth.htpasswd import HtpasswdAccess
 from dockyard.auth.open import OpenAccess
 from dockyard.auth.options import AuthConfigError
 from dockyard.auth.token import TokenAccess
+from dockyard.identity.sql import SqlIdentityStore
+from dockyard.metadata.engine import Database
 
 __all__ = ["PROVIDERS", "access_controller"]
 
-PROVIDERS = ("htpasswd", "token")
+PROVIDERS = ("builtin", "htpasswd", "token")
 
 
-def access_controller(auth: Mapping[str, Any] | None) -> AccessController:
+def access_controller(
+    auth: Mapping[str, Any] | None,
+    database: Database | None = None,
+    *,
+    host: str | None = None,
+) -> AccessController:
     """The controller for ``auth`` (provider name -> parameters): none or ``none`` leaves the
-    registry open; ``htpasswd`` and ``token`` work as in Distribution; anything else, ``silly``
-    included, raises :class:`AuthConfigError` (a :class:`ValueError`) naming ``auth.<name>``.
-    Files named by the parameters are read now, so that a bad one stops the start-up."""
+    registry open; ``htpasswd`` and ``token`` work as in Distribution; ``builtin`` keeps its
+    accounts in ``database`` (the metadata's) and derives its token realm from ``host``
+    (``http.host``) when it has none; anything else, ``silly`` included, raises
+    :class:`AuthConfigError` (a :class:`ValueError`) naming ``auth.<name>``.
+    Files named by the parameters are read now, so that a bad one stops the start-up.
+    Without ``database`` (checking a config), ``builtin`` verifies tokens but issues none."""
     if not auth:
         return OpenAccess()
     if len(auth) != 1:
@@ -45,4 +56,7 @@ def access_controller(auth: Mapping[str, Any] | None) -> AccessController:
         raise AuthConfigError(f"auth.{name}", "parameters must be a mapping")
     if name == "htpasswd":
         return HtpasswdAccess.from_options(params)
+    if name == "builtin":
+        identity = SqlIdentityStore(database) if database is not None else None
+        return BuiltinAccess(BuiltinSettings.from_options(params), identity, host=host)
     return TokenAccess.from_options(params)

@@ -6,8 +6,10 @@ that a bad config fails at start-up with a message the operator can act on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from dockyard.config.durations import duration_seconds
 
 __all__ = ["AuthConfigError", "Options"]
 
@@ -66,3 +68,32 @@ class Options:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise AuthConfigError(self.path(key), "must be a list of strings")
         return list(value)
+
+    def paths(self, key: str) -> list[str]:
+        """A list of file paths; one path alone (as an environment override gives it) is a
+        list of one."""
+        value = self.params.get(key)
+        if isinstance(value, str):
+            return [value] if value else []
+        return self.text_list(key)
+
+    def duration(self, key: str, default: float, minimum: float = 0.0) -> float:
+        """Seconds, written as a Go duration (``5m``, ``1h30m``) or a number of seconds."""
+        value = self.params.get(key)
+        if value is None or value == "":
+            return default
+        try:
+            seconds = duration_seconds(value)
+        except ValueError as exc:
+            raise AuthConfigError(self.path(key), str(exc)) from None
+        if seconds < minimum:
+            raise AuthConfigError(self.path(key), f"must be at least {minimum:g} seconds")
+        return seconds
+
+    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
+        value = self.optional_text(key)
+        if value is None:
+            return default
+        if value.lower() not in choices:
+            raise AuthConfigError(self.path(key), f"must be one of {', '.join(choices)}")
+        return value.lower()

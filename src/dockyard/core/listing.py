@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from dockyard.auth.base import RepositoryFilter
 from dockyard.errors import NameUnknown, PaginationInvalid
 from dockyard.metadata.base import MetadataStore
 
@@ -14,6 +15,8 @@ _Fetch = Callable[[int], Awaitable[list[str]]]
 
 # A request may ask for any n; a page never holds more than this (a Link header says more).
 MAX_PAGE = 10_000
+# Names read at once when a filter may drop some of them.
+VISIBLE_BATCH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +46,33 @@ async def tags(metadata: MetadataStore, repository: str, page: Pagination) -> Pa
     return await _page(page, lambda limit: metadata.list_tags(repository, limit, page.last))
 
 
-async def catalog(metadata: MetadataStore, page: Pagination, default_n: int = 100) -> Page:
+async def catalog(
+    metadata: MetadataStore,
+    page: Pagination,
+    default_n: int = 100,
+    visible: RepositoryFilter | None = None,
+) -> Page:
+    """A page of repository names; with ``visible``, only those it keeps (the names it drops
+    are read and passed over, so a page costs more the more the caller may not see)."""
     if page.n is None:
         page = Pagination(default_n, page.last)
-    return await _page(page, lambda limit: metadata.list_repositories(limit, page.last))
+    if visible is None:
+        return await _page(page, lambda limit: metadata.list_repositories(limit, page.last))
+    return await _page(page, lambda limit: _visible(metadata, visible, limit, page.last))
+
+
+async def _visible(
+    metadata: MetadataStore, visible: RepositoryFilter, limit: int, last: str | None
+) -> list[str]:
+    found: list[str] = []
+    batch = max(limit, VISIBLE_BATCH)
+    while len(found) < limit:
+        names = await metadata.list_repositories(batch, last)
+        found.extend(await visible(names))
+        if len(names) < batch:
+            break
+        last = names[-1]
+    return found[:limit]
 
 
 async def _page(page: Pagination, fetch: _Fetch) -> Page:

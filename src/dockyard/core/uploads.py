@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dockyard import hashing
+from dockyard.core.lease import LEASE_SECONDS, held
 from dockyard.core.paths import blob_path, upload_dir, upload_path
 from dockyard.core.policy import Policy
 from dockyard.core.pump import pump
@@ -53,7 +54,7 @@ class Uploads:
         storage: StorageDriver,
         metadata: MetadataStore,
         policy: Policy,
-        lease_seconds: float = 300.0,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self._storage = storage
         self._metadata = metadata
@@ -92,14 +93,16 @@ class Uploads:
         ``length`` (from Content-Length) must equal the bytes received."""
         self._policy.check_write()
         record = await self._acquire(repository, upload_id)
-        try:
-            if start is not None and start != record.offset:
-                raise _range_error(record)
-            offset, state = await self._write(record, chunks, length)
-        except BaseException:
-            await self._metadata.release_upload(upload_id)
-            raise
-        await self._metadata.release_upload(upload_id, offset, state)
+        async with held(self._metadata, record, self._lease) as lease:
+            try:
+                if start is not None and start != record.offset:
+                    raise _range_error(record)
+                offset, state = await self._write(record, chunks, length)
+            except BaseException:
+                await self._metadata.release_upload(upload_id, lease=lease.token)
+                raise
+            if not await self._metadata.release_upload(upload_id, offset, state, lease.token):
+                raise BlobUploadInvalid(message="upload session was taken over by another request")
         return UploadState(upload_id, repository, offset)
 
     async def finish(
@@ -114,23 +117,27 @@ class Uploads:
         """Append a final chunk (possibly empty), verify the digest and store the blob."""
         self._policy.check_write()
         record = await self._acquire(repository, upload_id)
-        try:
-            if start is not None and start != record.offset:
-                raise _range_error(record)
-            offset, state = await self._write(record, chunks, length, final=True)
-            hasher = hashing.new(_RUNNING_ALGORITHM, state or None)
-            if not state:
-                hasher = await self._rehash_running(upload_id, offset)
-            actual = f"{_RUNNING_ALGORITHM}:{hasher.hexdigest()}"
-            if digest.algorithm != _RUNNING_ALGORITHM:
-                actual = await self._rehash(upload_path(upload_id), digest.algorithm, offset)
-            if actual != str(digest):
-                await self._discard(upload_id)
-                raise DigestInvalid(detail={"expected": str(digest), "actual": actual})
-            await self._store(upload_path(upload_id), digest)
-        except BaseException:
-            await self._metadata.release_upload(upload_id)
-            raise
+        async with held(self._metadata, record, self._lease) as lease:
+            try:
+                if start is not None and start != record.offset:
+                    raise _range_error(record)
+                offset, state = await self._write(record, chunks, length, final=True)
+                hasher = hashing.new(_RUNNING_ALGORITHM, state or None)
+                if not state:
+                    hasher = await self._rehash_running(upload_id, offset)
+                actual = f"{_RUNNING_ALGORITHM}:{hasher.hexdigest()}"
+                if digest.algorithm != _RUNNING_ALGORITHM:
+                    actual = await self._rehash(upload_path(upload_id), digest.algorithm, offset)
+                if actual != str(digest):
+                    await self._discard(upload_id)
+                    raise DigestInvalid(detail={"expected": str(digest), "actual": actual})
+                # The hash covers what this session recorded; the file must hold exactly that.
+                if (await self._storage.stat(upload_path(upload_id))).size != offset:
+                    raise BlobUploadInvalid(message="upload data does not match the session")
+                await self._store(upload_path(upload_id), digest)
+            except BaseException:
+                await self._metadata.release_upload(upload_id, lease=lease.token)
+                raise
         # Link the blob and end the session in one transaction; a directory left behind by a
         # crash between the two steps below is removed by upload purging.
         await self._metadata.complete_upload(upload_id, repository, str(digest), offset)

@@ -81,6 +81,9 @@ class UploadRecord:
     hash_state: bytes
     created_at: datetime
     updated_at: datetime
+    # The lease's expiry as acquire_upload set it: the holder's fencing token for
+    # renew_upload and release_upload. None when the session is not held.
+    lease: datetime | None = field(default=None, compare=False)
 
 
 @runtime_checkable
@@ -161,11 +164,23 @@ class MetadataStore(Protocol):
         not exist; ``UploadBusy`` if another request holds an unexpired lease."""
         ...
 
+    async def renew_upload(
+        self, upload_id: str, lease: datetime, lease_seconds: float
+    ) -> datetime | None:
+        """Extend a held lease; the new token, or None if ``lease`` is no longer the
+        session's (it expired and another request took it, or the session is gone)."""
+        ...
+
     async def release_upload(
-        self, upload_id: str, offset: int | None = None, hash_state: bytes | None = None
-    ) -> None:
+        self,
+        upload_id: str,
+        offset: int | None = None,
+        hash_state: bytes | None = None,
+        lease: datetime | None = None,
+    ) -> bool:
         """Release the lease, refreshing ``updated_at`` and recording the new offset and hash
-        state when given."""
+        state when given. With ``lease``, only if it is still the holder's token. False if
+        nothing was released."""
         ...
 
     async def complete_upload(

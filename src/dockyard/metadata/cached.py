@@ -452,10 +452,19 @@ class CachedMetadataStore:
     async def acquire_upload(self, upload_id: str, lease_seconds: float) -> UploadRecord | None:
         return await self._store.acquire_upload(upload_id, lease_seconds)
 
+    async def renew_upload(
+        self, upload_id: str, lease: datetime, lease_seconds: float
+    ) -> datetime | None:
+        return await self._store.renew_upload(upload_id, lease, lease_seconds)
+
     async def release_upload(
-        self, upload_id: str, offset: int | None = None, hash_state: bytes | None = None
-    ) -> None:
-        await self._store.release_upload(upload_id, offset, hash_state)
+        self,
+        upload_id: str,
+        offset: int | None = None,
+        hash_state: bytes | None = None,
+        lease: datetime | None = None,
+    ) -> bool:
+        return await self._store.release_upload(upload_id, offset, hash_state, lease)
 
     async def complete_upload(
         self, upload_id: str, repository: str, digest: str, size: int

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Dialect,
@@ -33,10 +35,20 @@ __all__ = [
     "manifest_children",
     "manifests",
     "metadata",
+    "namespaces",
+    "organization_members",
+    "organizations",
+    "refresh_tokens",
     "repositories",
     "repository_blobs",
+    "repository_settings",
+    "repository_team_permissions",
+    "repository_user_permissions",
     "tags",
+    "team_members",
+    "teams",
     "uploads",
+    "users",
 ]
 
 # Bytewise ordering for names that are paginated: PostgreSQL would otherwise sort by the
@@ -176,4 +188,124 @@ jobs = Table(
     Column("name", NAME, primary_key=True),
     Column("next_run", UtcDateTime(), nullable=False),
     Column("last_run", UtcDateTime(), nullable=True),
+)
+
+
+# -- identity: accounts, organizations and who may do what (``dockyard.identity``) ----------
+
+# A namespace (the first component of a repository name) belongs to one user or one
+# organization: this table makes the name unique across both, whoever creates it first.
+namespaces = Table(
+    "namespaces",
+    metadata,
+    Column("name", NAME, primary_key=True),
+    Column("kind", String(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    CheckConstraint("kind IN ('user', 'organization')", name="ck_namespaces_kind"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("name", NAME, ForeignKey("namespaces.name"), nullable=False),
+    # None: no password login (an account of an external identity source).
+    Column("password_hash", String(), nullable=True),
+    Column("is_admin", Boolean(), nullable=False),
+    Column("disabled", Boolean(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("name"),
+)
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("name", NAME, ForeignKey("namespaces.name"), nullable=False),
+    # What every member may do on the organization's repositories: none, read, write, admin.
+    Column("default_permission", String(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("name"),
+)
+
+organization_members = Table(
+    "organization_members",
+    metadata,
+    Column(
+        "organization_id",
+        ID,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(), nullable=False),
+    PrimaryKeyConstraint("organization_id", "user_id"),
+    # A user's memberships are read at every token request.
+    Index(None, "user_id"),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column(
+        "organization_id",
+        ID,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", NAME, nullable=False),
+    UniqueConstraint("organization_id", "name"),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", ID, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("team_id", "user_id"),
+    Index(None, "user_id"),
+)
+
+# Settings of repositories known to the identity side; a repository without a row is treated
+# as private until someone with write access pushes to it (or an admin sets it).
+repository_settings = Table(
+    "repository_settings",
+    metadata,
+    Column("repository", NAME, primary_key=True),
+    Column("visibility", String(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Grants on repositories, by exact name or pattern, to a user or to a team.
+repository_user_permissions = Table(
+    "repository_user_permissions",
+    metadata,
+    Column("pattern", NAME, nullable=False),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("permission", String(), nullable=False),
+    PrimaryKeyConstraint("pattern", "user_id"),
+    Index(None, "user_id"),
+)
+
+repository_team_permissions = Table(
+    "repository_team_permissions",
+    metadata,
+    Column("pattern", NAME, nullable=False),
+    Column("team_id", ID, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("permission", String(), nullable=False),
+    PrimaryKeyConstraint("pattern", "team_id"),
+    Index(None, "team_id"),
+)
+
+# Refresh tokens (OAuth2 ``access_type=offline``): only their SHA-256 is kept.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("service", String(), nullable=False),
+    Column("client_id", String(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index(None, "user_id"),
 )

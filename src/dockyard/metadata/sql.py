@@ -201,6 +201,7 @@ _UPLOAD_COLUMNS = (
     uploads.c.hash_state,
     uploads.c.created_at,
     uploads.c.updated_at,
+    uploads.c.lease_until,
 )
 _GET_UPLOAD = select(*_UPLOAD_COLUMNS).where(uploads.c.id == bindparam("upload_id"))
 _INSERT_UPLOAD = uploads.insert()
@@ -217,6 +218,10 @@ _ACQUIRE_UPLOAD = (
 # The columns to set are the parameters' keys other than ``upload_id``.
 _UPDATE_UPLOAD = update(uploads).where(uploads.c.id == bindparam("upload_id"))
 _DELETE_UPLOAD = delete(uploads).where(uploads.c.id == bindparam("upload_id"))
+# Fenced by the holder's token: the lease_until value its acquire (or last renew) set.
+_UPDATE_HELD_UPLOAD = update(uploads).where(
+    uploads.c.id == bindparam("upload_id"), uploads.c.lease_until == bindparam("lease")
+)
 
 
 # -- records --------------------------------------------------------------------------------
@@ -249,6 +254,7 @@ def _upload_record(row: _Row) -> UploadRecord:
         hash_state=bytes(row.hash_state),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        lease=row.lease_until,
     )
 
 
@@ -542,16 +548,33 @@ class SqlMetadataStore:
     async def acquire_upload(self, upload_id: str, lease_seconds: float) -> UploadRecord | None:
         return await self._db.transaction(_tx_acquire_upload, upload_id, lease_seconds)
 
+    async def renew_upload(
+        self, upload_id: str, lease: datetime, lease_seconds: float
+    ) -> datetime | None:
+        now = _now()
+        renewed = now + timedelta(seconds=lease_seconds)
+        values = {"upload_id": upload_id, "lease": lease, "lease_until": renewed, "updated_at": now}
+        changed = await self._db.transaction(_tx_execute, _UPDATE_HELD_UPLOAD, values)
+        return renewed if changed else None
+
     async def release_upload(
-        self, upload_id: str, offset: int | None = None, hash_state: bytes | None = None
-    ) -> None:
+        self,
+        upload_id: str,
+        offset: int | None = None,
+        hash_state: bytes | None = None,
+        lease: datetime | None = None,
+    ) -> bool:
         values: dict[str, Any] = {"upload_id": upload_id, "lease_until": None}
         if offset is not None:
             values["offset"] = offset
         if hash_state is not None:
             values["hash_state"] = hash_state
         values["updated_at"] = _now()
-        await self._db.transaction(_tx_execute, _UPDATE_UPLOAD, values)
+        statement = _UPDATE_UPLOAD
+        if lease is not None:
+            values["lease"] = lease
+            statement = _UPDATE_HELD_UPLOAD
+        return await self._db.transaction(_tx_execute, statement, values) > 0
 
     async def complete_upload(
         self, upload_id: str, repository: str, digest: str, size: int

@@ -1,0 +1,170 @@
+"""``auth.builtin``: Dockyard's own accounts, with its own token server.
+
+The registry answers a request without a good token as ``auth.token`` does, with a challenge
+pointing at its own token endpoint::
+
+    WWW-Authenticate: Bearer realm="https://registry.example.com/token",service="dockyard",scope="repository:alice/app:pull"
+
+and verifies the tokens it issued with the public halves of its signing keys. The realm is
+``auth.builtin.realm`` if set, else ``/token`` under ``http.host``, else under the scheme and
+host the request came to. Parameters::
+
+    auth:
+      builtin:
+        service: dockyard            # the tokens' audience (default dockyard)
+        issuer: dockyard             # the tokens' issuer (default: the service)
+        realm: https://...           # optional, see above
+        signingkeys: [/etc/dockyard/token-key.pem]   # PEM private keys; the first signs
+        tokenexpiration: 5m          # at least 60s (default 5m)
+        defaultvisibility: private   # of a repository created by a push (default private)
+
+Listings that span repositories (the catalog) hold only what the caller may pull: the grant
+carries a filter for them (see ``Grant.visible``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.auth.base import Access, Grant, RequestInfo
+from dockyard.auth.issuer import TokenIssuer
+from dockyard.auth.jwt import TokenVerifier
+from dockyard.auth.keys import UntrustedKey
+from dockyard.auth.options import AuthConfigError, Options
+from dockyard.auth.signing import SigningKeys
+from dockyard.auth.token import TokenAccess
+from dockyard.identity.authority import Authority
+from dockyard.identity.base import IdentityStore, Principal, Visibility
+from dockyard.identity.passwords import Passwords
+
+__all__ = ["DEFAULT_SERVICE", "TOKEN_PATH", "BuiltinAccess", "BuiltinSettings"]
+
+DEFAULT_SERVICE = "dockyard"
+DEFAULT_LIFETIME = 300.0
+TOKEN_PATH = "/token"
+_PARAMETERS = frozenset(
+    {"service", "issuer", "realm", "signingkeys", "tokenexpiration", "defaultvisibility"}
+)
+
+
+@dataclass(frozen=True)
+class BuiltinSettings:
+    service: str
+    issuer: str
+    realm: str | None
+    keys: SigningKeys
+    lifetime: float
+    default_visibility: Visibility
+
+    @classmethod
+    def from_options(cls, params: Mapping[str, object]) -> BuiltinSettings:
+        """Read and check ``auth.builtin``; the signing keys are loaded now, so that a bad one
+        stops the start-up."""
+        options = Options("builtin", params, _PARAMETERS)
+        service = options.optional_text("service") or DEFAULT_SERVICE
+        paths = options.paths("signingkeys")
+        if not paths:
+            raise AuthConfigError(
+                options.path("signingkeys"),
+                "required: a list of PEM private key files (EC or RSA); the first signs",
+            )
+        try:
+            keys = SigningKeys.load([Path(p) for p in paths])
+        except UntrustedKey as exc:
+            raise AuthConfigError(options.path("signingkeys"), str(exc)) from None
+        visibility = options.choice(
+            "defaultvisibility", [v.value for v in Visibility], Visibility.PRIVATE.value
+        )
+        return cls(
+            service=service,
+            issuer=options.optional_text("issuer") or service,
+            realm=options.optional_text("realm"),
+            keys=keys,
+            lifetime=options.duration("tokenexpiration", DEFAULT_LIFETIME, minimum=60.0),
+            default_visibility=Visibility(visibility),
+        )
+
+
+class BuiltinAccess(TokenAccess):
+    """The ``AccessController`` for ``auth.builtin``, and the token server it trusts.
+
+    ``identity`` is None only where the controller is built to check a config: tokens then
+    verify, but none is issued and listings show nothing.
+    """
+
+    def __init__(
+        self,
+        settings: BuiltinSettings,
+        identity: IdentityStore | None,
+        *,
+        host: str | None = None,
+        passwords: Passwords | None = None,
+    ) -> None:
+        verifier = TokenVerifier(
+            issuer=settings.issuer,
+            service=settings.service,
+            keys=settings.keys.trusted(),
+            algorithms=settings.keys.algorithms,
+        )
+        super().__init__(realm=settings.realm or "", service=settings.service, verifier=verifier)
+        self.settings = settings
+        self.host = host
+        self.authority: Authority | None = None
+        self.issuer: TokenIssuer | None = None
+        if identity is not None:
+            self.authority = Authority(identity, settings.default_visibility)
+            self.issuer = TokenIssuer(
+                issuer=settings.issuer,
+                service=settings.service,
+                keys=settings.keys,
+                lifetime=settings.lifetime,
+                store=identity,
+                authority=self.authority,
+                passwords=passwords or Passwords(),
+            )
+
+    @classmethod
+    def from_options(cls, params: Mapping[str, object]) -> BuiltinAccess:
+        """A controller that verifies tokens but issues none (for checking a config); the
+        factory gives a serving one the database."""
+        return cls(BuiltinSettings.from_options(params), None)
+
+    def _realm(self, request: RequestInfo) -> str:
+        if self.settings.realm:
+            return self.settings.realm
+        if self.host:
+            return self.host.rstrip("/") + TOKEN_PATH
+        host = request.headers.get("host")
+        if not host:
+            return TOKEN_PATH
+        forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        scheme = forwarded if forwarded in ("http", "https") else request.scheme
+        return f"{scheme}://{host}{TOKEN_PATH}"
+
+    async def authorize(self, request: RequestInfo, wanted: Sequence[Access]) -> Grant:
+        grant = await super().authorize(request, wanted)
+        if not any(a.type == "registry" and a.name == "catalog" for a in wanted):
+            return grant
+        return dataclasses.replace(grant, visible=VisibleFilter(self.authority, grant.subject))
+
+
+class VisibleFilter:
+    """The repositories ``subject`` may pull, of those it is shown; the subject's roles and
+    grants are read once, at the first call."""
+
+    def __init__(self, authority: Authority | None, subject: str | None) -> None:
+        self.authority = authority
+        self.subject = subject
+        self._principal: Principal | None = None
+        self._loaded = False
+
+    async def __call__(self, repositories: Sequence[str]) -> Sequence[str]:
+        if self.authority is None:
+            return []
+        if not self._loaded:
+            self._principal = await self.authority.principal(self.subject)
+            self._loaded = True
+        return await self.authority.visible(self._principal, repositories)

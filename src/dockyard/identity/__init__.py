@@ -1,0 +1,1 @@
+"""Dockyard's own accounts, organizations, teams and repository permissions."""
