@@ -79,7 +79,8 @@ class Connection:
     ) -> Response:
         """Send one request and read its whole response.
 
-        A response body goes to ``sink`` when one is given, else into ``Response.body``.
+        A 2xx response's body goes to ``sink`` when one is given; any other body goes into
+        ``Response.body``.
         """
         reused = self._sock is not None
         try:
@@ -165,11 +166,13 @@ class Connection:
             response.headers[key] = value if previous is None else f"{previous}, {value}"
 
         chunks: list[bytes] = []
+        # Only a success's body is the content asked for; a redirect's or an error's is kept.
+        to_sink = sink if 200 <= response.status < 300 else None
 
         def store(data: memoryview) -> None:
             response.length += len(data)
-            if sink is not None:
-                sink(data)
+            if to_sink is not None:
+                to_sink(data)
             elif response.length > _MAX_STORED_BODY:
                 raise HttpError("response body too large to keep")
             else:

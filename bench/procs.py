@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
 __all__ = [
     "RssSampler",
+    "cpu_seconds",
     "machine_busy_seconds",
+    "parent_pid",
+    "pids_titled",
     "tree_cpu_seconds",
     "tree_pids",
     "tree_pss",
@@ -63,20 +67,55 @@ def tree_pss(root: int) -> int:
     return sum(_pss(pid) for pid in tree_pids(root))
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (man 5 proc, from field 3)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def parent_pid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[1])
+
+
+def _cpu_ticks(pid: int, reaped_children: bool) -> int:
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0
+    # fields[11:15] are utime, stime, cutime, cstime (man 5 proc, fields 14-17).
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks
+
+
 def tree_cpu_seconds(root: int) -> float:
     """User + system CPU of the live tree, plus what the root's reaped children used."""
-    total = 0
-    for pid in tree_pids(root):
+    return sum(_cpu_ticks(pid, pid == root) for pid in tree_pids(root)) / _TICKS
+
+
+def cpu_seconds(pid: int, reaped_children: bool = False) -> float:
+    """User + system CPU of one process (all its threads), and with ``reaped_children`` that
+    of the children it has waited for; 0 if it is gone."""
+    return _cpu_ticks(pid, reaped_children) / _TICKS
+
+
+def pids_titled(pattern: re.Pattern[str]) -> list[int]:
+    """Processes whose command line (or the title they set on it) matches ``pattern``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # fields[11:15] are utime, stime, cutime, cstime (man 5 proc, fields 14-17).
-        total += int(fields[11]) + int(fields[12])
-        if pid == root:
-            total += int(fields[13]) + int(fields[14])
-    return total / _TICKS
+        if pattern.search(title):
+            pids.append(int(entry.name))
+    return pids
 
 
 def machine_busy_seconds() -> float:

@@ -30,6 +30,10 @@ MANIFEST_ACCEPT = ", ".join(
 )
 
 
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+
+
 class RegistryError(Exception):
     """The registry answered something the spec does not allow."""
 
@@ -74,9 +78,14 @@ def _with_digest(location: str, digest: str) -> str:
 class RegistryClient:
     def __init__(self, host: str, port: int) -> None:
         self.conn = Connection(host, port)
+        # Connections to where blob reads were redirected (object storage), by host and port.
+        self._elsewhere: dict[tuple[str, int], Connection] = {}
 
     def close(self) -> None:
         self.conn.close()
+        for conn in self._elsewhere.values():
+            conn.close()
+        self._elsewhere.clear()
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -165,14 +174,49 @@ class RegistryClient:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def pull(self, repo: str, blob: BlobFile, sink: Sink | None = None) -> None:
-        """GET a blob; its bytes go to ``sink`` (or are only counted)."""
-        response = self.conn.request(
+    def _connection_to(self, url: str) -> tuple[Connection, str]:
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        if not parts.scheme:
+            return self.conn, target
+        if parts.scheme != "http" or parts.hostname is None:
+            raise RegistryError(f"cannot follow a redirect to {url}")
+        where = (parts.hostname, parts.port or 80)
+        if where == (self.conn.host, self.conn.port):
+            return self.conn, target
+        if where not in self._elsewhere:
+            self._elsewhere[where] = Connection(*where)
+        return self._elsewhere[where], target
+
+    def read(
+        self, method: str, target: str, accept: str | None = None, sink: Sink | None = None
+    ) -> tuple[Response, bool]:
+        """GET or HEAD ``target``, following redirects as a client does (to object storage,
+        say): the final response, and whether it was redirected."""
+        headers = {"Accept": accept} if accept else None
+        response = self.conn.request(method, target, headers, sink=sink)
+        redirected = False
+        for _ in range(_MAX_REDIRECTS):
+            if response.status not in _REDIRECTS:
+                return response, redirected
+            location = response.header("location")
+            if not location:
+                raise RegistryError(f"{method} {target}: HTTP {response.status} without Location")
+            conn, target = self._connection_to(location)
+            response = conn.request(method, target, sink=sink)
+            redirected = True
+        raise RegistryError(f"{method} {target}: more than {_MAX_REDIRECTS} redirects")
+
+    def pull(self, repo: str, blob: BlobFile, sink: Sink | None = None) -> bool:
+        """GET a blob; its bytes go to ``sink`` (or are only counted). True if the registry
+        redirected the read elsewhere."""
+        response, redirected = self.read(
             "GET", f"/v2/{repo}/blobs/{blob.digest}", sink=sink or _discard
         )
         _expect(response, f"pull {blob.digest}", 200)
         if response.length != blob.size:
             raise RegistryError(f"pull of {blob.digest}: {response.length} of {blob.size} bytes")
+        return redirected
 
     def verify_pull(self, repo: str, blob: BlobFile) -> None:
         """Pull once more and check the content digest (kept out of any timed part)."""
@@ -189,11 +233,11 @@ class RegistryClient:
         return _expect(response, f"get manifest {repo}:{reference}", 200)
 
     def head(self, target: str, accept: str | None = None) -> Response:
-        response = self.conn.request("HEAD", target, {"Accept": accept} if accept else None)
+        response, _ = self.read("HEAD", target, accept)
         return _expect(response, f"HEAD {target}", 200)
 
     def get_blob_bytes(self, repo: str, digest: str) -> bytes:
-        response = self.conn.request("GET", f"/v2/{repo}/blobs/{digest}")
+        response, _ = self.read("GET", f"/v2/{repo}/blobs/{digest}")
         return _expect(response, f"get blob {digest}", 200).body
 
     def tags(self, repo: str) -> list[str]:

@@ -6,6 +6,7 @@ hashed once, manifests and tags are read back, so a server that answers fast but
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -29,7 +30,22 @@ from registry import (
 )
 from servers import RunningServer
 
-__all__ = ["Blobs", "Measurement", "Outcome", "Sizes", "Step", "attempt", "rss_step", "steps"]
+__all__ = [
+    "DEFAULT",
+    "QUICK",
+    "S3_DEFAULT",
+    "S3_QUICK",
+    "Blobs",
+    "Measurement",
+    "Meter",
+    "Outcome",
+    "Sizes",
+    "Step",
+    "attempt",
+    "direct_pull_steps",
+    "rss_step",
+    "steps",
+]
 
 MiB = 1 << 20
 
@@ -75,6 +91,10 @@ QUICK = Sizes(
     small_push_clients=8,
     layer_size=1024,
 )
+# An S3 server in Python (moto) takes uploads at tens of MiB/s: smaller blobs keep a round
+# to a couple of minutes.
+S3_DEFAULT = dataclasses.replace(DEFAULT, blob=64 * MiB, chunk=4 * MiB, rss_blob=256 * MiB)
+S3_QUICK = dataclasses.replace(QUICK, blob=4 * MiB, chunk=1 * MiB, rss_blob=16 * MiB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +112,7 @@ class Measurement:
     server_cpu: float = 0.0  # CPU seconds of the server's process tree
     other_cpu: float = 0.0  # CPU seconds of everything else on the machine
     tool: str = ""
+    store_cpu: float = 0.0  # CPU seconds of the S3 server and database backends it drove
 
 
 def _client_cpu() -> float:
@@ -107,9 +128,11 @@ class Meter:
 
     def __init__(self, server: RunningServer) -> None:
         self.server = server
-        self.wall = self.client_cpu = self.server_cpu = self.other_cpu = 0.0
+        self.wall = self.client_cpu = self.server_cpu = self.other_cpu = self.store_cpu = 0.0
 
     def __enter__(self) -> Meter:
+        stores = self.server.spec.stores
+        self._stores0 = {} if stores is None else stores.sample()
         self._machine0 = machine_busy_seconds()
         self._server0 = tree_cpu_seconds(self.server.pid)
         self._client0 = _client_cpu()
@@ -123,10 +146,21 @@ class Meter:
         self.client_cpu = _client_cpu() - self._client0
         self.server_cpu = tree_cpu_seconds(self.server.pid) - self._server0
         busy = machine_busy_seconds() - self._machine0
-        self.other_cpu = max(0.0, busy - self.client_cpu - self.server_cpu)
+        stores = self.server.spec.stores
+        if stores is not None:
+            self.store_cpu = stores.spent(self._stores0, stores.sample())
+        self.other_cpu = max(0.0, busy - self.client_cpu - self.server_cpu - self.store_cpu)
 
     def measurement(self, value: float, tool: str = "") -> Measurement:
-        return Measurement(value, self.wall, self.client_cpu, self.server_cpu, self.other_cpu, tool)
+        return Measurement(
+            value,
+            self.wall,
+            self.client_cpu,
+            self.server_cpu,
+            self.other_cpu,
+            tool,
+            self.store_cpu,
+        )
 
 
 # -- blob pushes and pulls ----------------------------------------------------------------------
@@ -158,12 +192,23 @@ def push_chunked(server: RunningServer, blob: BlobFile, chunk: int) -> Measureme
     return meter.measurement(blob.size / MiB / meter.wall)
 
 
-def pull_one(server: RunningServer, blob: BlobFile, repeats: int) -> Measurement:
-    """Pull ``blob`` (pushed by :func:`push_monolithic`) ``repeats`` times in a row."""
+def _check_redirect(redirected: bool, redirect: bool | None) -> None:
+    """``redirect``: whether the registry must answer blob GETs with a redirect (to object
+    storage), or None if either will do."""
+    if redirect is not None and redirected != redirect:
+        wanted = "a redirect to storage" if redirect else "the bytes, not a redirect"
+        raise RegistryError(f"blob GET: wanted {wanted}")
+
+
+def pull_one(
+    server: RunningServer, blob: BlobFile, repeats: int, redirect: bool | None = None
+) -> Measurement:
+    """Pull ``blob`` (pushed by :func:`push_monolithic`) ``repeats`` times in a row, following
+    any redirect."""
     os.sync()
     with _connected(server) as client, Meter(server) as meter:
         for _ in range(repeats):
-            client.pull("bench/mono", blob)
+            _check_redirect(client.pull("bench/mono", blob), redirect)
     return meter.measurement(repeats * blob.size / MiB / meter.wall)
 
 
@@ -201,10 +246,14 @@ def _in_threads(
     return elapsed
 
 
-def pull_many(server: RunningServer, blob: BlobFile, clients: int) -> Measurement:
+def pull_many(
+    server: RunningServer, blob: BlobFile, clients: int, redirect: bool | None = None
+) -> Measurement:
     os.sync()
     with Meter(server) as meter:
-        elapsed = _in_threads(server, clients, lambda c, _: c.pull("bench/mono", blob))
+        elapsed = _in_threads(
+            server, clients, lambda c, _: _check_redirect(c.pull("bench/mono", blob), redirect)
+        )
     return meter.measurement(clients * blob.size / MiB / elapsed)
 
 
@@ -353,8 +402,9 @@ class Step:
     needs: str | None = None
 
 
-def steps(sizes: Sizes, blobs: Blobs) -> list[Step]:
-    """Every workload except memory, in the order they run on one server."""
+def steps(sizes: Sizes, blobs: Blobs, redirect: bool | None = None) -> list[Step]:
+    """Every workload except memory, in the order they run on one server. ``redirect``: whether
+    blob GETs must be redirected (S3 storage with redirects on), or None if either will do."""
     return [
         Step(
             ("push_monolithic",),
@@ -364,22 +414,35 @@ def steps(sizes: Sizes, blobs: Blobs) -> list[Step]:
             ("push_chunked",),
             lambda s: {"push_chunked": push_chunked(s, blobs.chunked, sizes.chunk)},
         ),
-        Step(
-            ("pull_1",),
-            lambda s: {"pull_1": pull_one(s, blobs.monolithic, sizes.pull_repeats)},
-            needs="push_monolithic",
-        ),
-        Step(
-            ("pull_n",),
-            lambda s: {"pull_n": pull_many(s, blobs.monolithic, sizes.pull_clients)},
-            needs="push_monolithic",
-        ),
+        *_pull_steps(sizes, blobs, redirect, ""),
         Step(
             ("rps_manifest_get", "rps_manifest_head", "rps_blob_head", "rps_tags_list"),
             lambda s: requests_per_second(s, sizes),
         ),
         Step(("small_pushes",), lambda s: {"small_pushes": small_pushes(s, sizes)}),
     ]
+
+
+def _pull_steps(sizes: Sizes, blobs: Blobs, redirect: bool | None, suffix: str) -> list[Step]:
+    one, many = f"pull_1{suffix}", f"pull_n{suffix}"
+    return [
+        Step(
+            (one,),
+            lambda s: {one: pull_one(s, blobs.monolithic, sizes.pull_repeats, redirect)},
+            needs="push_monolithic",
+        ),
+        Step(
+            (many,),
+            lambda s: {many: pull_many(s, blobs.monolithic, sizes.pull_clients, redirect)},
+            needs="push_monolithic",
+        ),
+    ]
+
+
+def direct_pull_steps(sizes: Sizes, blobs: Blobs) -> list[Step]:
+    """The blob pulls again, on a server restarted with redirects off over the same storage:
+    the bytes come through the registry."""
+    return _pull_steps(sizes, blobs, False, "_direct")
 
 
 def rss_step(blobs: Blobs) -> Step:
