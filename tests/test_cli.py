@@ -247,7 +247,9 @@ def test_granian_defaults(tmp_path: Path) -> None:
     assert options["respawn_failed_workers"] is True
     assert options["workers_kill_timeout"] is None
     assert options["log_level"].value == "info"
-    assert options["log_access"] is True
+    # Dockyard writes the access log itself; Granian's own would make two lines a request.
+    assert options["log_access"] is False
+    assert options["log_dictconfig"]["loggers"]["dockyard.access"]["level"] == "INFO"
     assert "ssl_cert" not in options
     # Every option is one Granian takes.
     Granian(**options)
@@ -285,6 +287,8 @@ def test_granian_tuning(tmp_path: Path) -> None:
     assert str(options["http"]) == "1"
     assert options["log_level"].value == "debug"
     assert options["log_access"] is False
+    assert options["log_dictconfig"]["loggers"]["dockyard.access"]["level"] == "CRITICAL"
+    assert options["log_dictconfig"]["root"]["level"] == "DEBUG"
 
 
 def test_granian_tls(tmp_path: Path) -> None:

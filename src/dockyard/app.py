@@ -25,18 +25,20 @@ from dockyard.api.routes import routes
 from dockyard.auth.factory import access_controller
 from dockyard.cache.factory import open_cache
 from dockyard.config import Config, load_config
+from dockyard.core.gc import Placements
 from dockyard.core.policy import Policy
 from dockyard.core.registry import Registry
 from dockyard.errors import RegistryError
 from dockyard.jobs import Jobs
-from dockyard.maintenance import purge_uploads_forever
+from dockyard.maintenance import collect_garbage_forever, purge_uploads_forever
 from dockyard.metadata.base import MetadataStore
 from dockyard.metadata.cached import CachedMetadataStore
 from dockyard.metadata.factory import open_store
+from dockyard.metadata.gc import GcStore
+from dockyard.observability.logging import configure_logging
+from dockyard.operations import Operations
 from dockyard.storage.base import StorageDriver
-from dockyard.storage.filesystem import FilesystemDriver
-from dockyard.storage.redirect import wrap as wrap_storage
-from dockyard.storage.s3 import S3Driver
+from dockyard.storage.factory import open_storage
 
 __all__ = ["create_app", "from_environment"]
 
@@ -50,18 +52,15 @@ class StartupError(Exception):
 
 
 def _storage(config: Config) -> StorageDriver:
-    driver: StorageDriver
-    if config.storage.filesystem is not None:
-        driver = FilesystemDriver(config.storage.filesystem.rootdirectory)
-    elif config.storage.s3 is not None:
-        driver = S3Driver.from_config(config.storage.s3)
-    else:
-        raise StartupError(f"storage.{config.storage.driver_name}: driver not available")
-    return wrap_storage(driver, config.middleware.get("storage"))
+    try:
+        return open_storage(config)
+    except ValueError as error:
+        raise StartupError(str(error)) from None
 
 
 def create_app(config: Config) -> Starlette:
-    storage = _storage(config)
+    ops = Operations(config)
+    storage = ops.storage(_storage(config))
     maintenance = config.storage.maintenance
     policy = Policy(
         delete_enabled=config.storage.delete.enabled,
@@ -76,8 +75,15 @@ def create_app(config: Config) -> Starlette:
         cache = await open_cache(config.redis or None)
         # Redis, when configured, caches hot facts for every replica (see metadata/cached.py).
         metadata: MetadataStore = store if cache is None else CachedMetadataStore(store, cache)
+        # What the garbage collector removes must leave the cache too.
+        invalidate = metadata.invalidate if isinstance(metadata, CachedMetadataStore) else None
+        metadata = ops.metadata(metadata)
         registry = Registry(
-            storage, metadata, policy, redirects=not config.storage.redirect.disable
+            storage,
+            metadata,
+            policy,
+            redirects=not config.storage.redirect.disable,
+            placements=Placements(GcStore(store.database)),
         )
         app.state.context = Context(
             registry=registry,
@@ -99,8 +105,15 @@ def create_app(config: Config) -> Starlette:
                     )
                 )
             )
+        if config.gc.enabled and not maintenance.readonly.enabled:
+            tasks.append(
+                asyncio.create_task(
+                    collect_garbage_forever(config.gc, store.database, storage, invalidate)
+                )
+            )
         try:
-            yield
+            async with ops.running(storage, metadata):
+                yield
         finally:
             for task in tasks:
                 task.cancel()
@@ -110,8 +123,8 @@ def create_app(config: Config) -> Starlette:
                 await cache.close()
 
     return Starlette(
-        routes=routes(),
-        middleware=[Middleware(StaticHeaders, headers=config.http.headers)],
+        routes=[*ops.routes(), *routes()],
+        middleware=ops.middleware(Middleware(StaticHeaders, headers=config.http.headers)),
         exception_handlers={
             RegistryError: registry_error_handler,
             HTTPException: http_exception_handler,
@@ -126,5 +139,5 @@ def from_environment() -> Starlette:
     """Granian's factory: every worker loads the config named by ``DOCKYARD_CONFIG``."""
     path = os.environ.get(CONFIG_ENV) or None
     config = load_config(path, os.environ)
-    logging.basicConfig(level=config.log.level.upper().replace("WARN", "WARNING"))
+    configure_logging(config.log)
     return create_app(config)

@@ -10,6 +10,7 @@ import click
 
 from dockyard import __version__
 from dockyard.config import ConfigError, read_config
+from dockyard.identity.cli import register as register_identity_commands
 
 __all__ = ["main"]
 
@@ -111,6 +112,39 @@ def migrate(config: str | None, check: bool) -> None:
     )
 
 
+@main.command()
+@click.argument("config", required=False, envvar="DOCKYARD_CONFIG", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
+@click.option("--delete-untagged", is_flag=True, help="Also remove untagged manifests.")
+def gc(config: str | None, dry_run: bool, delete_untagged: bool) -> None:
+    """Collect garbage once: blobs nothing references or links (after gc.grace), and with
+    --delete-untagged (or gc.deleteuntagged) manifests no tag or index needs."""
+    import asyncio
+
+    from dockyard.maintenance import collect_garbage
+
+    try:
+        loaded = read_config(config or None, os.environ)
+    except ConfigError as error:
+        _fail(error)
+    _warn(loaded.warnings)
+    untagged = True if delete_untagged else None
+    try:
+        report = asyncio.run(collect_garbage(loaded.config, dry_run, untagged))
+    except Exception as error:  # the message only: the URL may hold a password
+        click.echo(f"dockyard: gc: {type(error).__name__}: {error}", err=True)
+        sys.exit(SERVE_ERROR_EXIT)
+    verb = "would remove" if dry_run else "removed"
+    for repository, digest in report.manifests:
+        click.echo(f"manifest {repository}@{digest}")
+    for digest in report.blobs:
+        click.echo(f"blob {digest}")
+    click.echo(
+        f"{verb} {len(report.manifests)} manifest(s), {len(report.blobs)} blob(s), "
+        f"{report.bytes_freed} byte(s)"
+    )
+
+
 @main.group()
 def user() -> None:
     """Manage the accounts of auth.builtin, in the database the config names."""
@@ -192,3 +226,6 @@ def user_list(config: str | None) -> None:
             flag for flag, on in (("admin", account.is_admin), ("disabled", account.disabled)) if on
         )
         click.echo(f"{account.name}\t{flags or '-'}\t{account.created_at.isoformat()}")
+
+
+register_identity_commands(main)

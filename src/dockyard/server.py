@@ -19,7 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dockyard.config import Config, ConfigError, Problem, TlsConfig
+from dockyard.config import Config, ConfigError, Problem, TlsConfig, parse_tcp_address
+from dockyard.observability.logging import configure_logging
+from dockyard.observability.reporting import reporting_warnings
 
 __all__ = [
     "APP_TARGET",
@@ -73,6 +75,10 @@ def preflight(config: Config) -> list[str]:
             )
     problems.extend(_auth_problems(config))
     problems.extend(_middleware_problems(config))
+    try:
+        warnings.extend(reporting_warnings(config))
+    except ConfigError as exc:
+        problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
     return warnings
@@ -109,6 +115,7 @@ def serve(config: Config, config_path: str | None) -> None:
     """Prepare, then run Granian until it is told to stop (SIGINT or SIGTERM)."""
     from granian import Granian
 
+    configure_logging(config.log)
     for warning in preflight(config):
         log.warning("%s", warning)
     _prepare_data_directory(config)
@@ -119,15 +126,40 @@ def serve(config: Config, config_path: str | None) -> None:
         # Each worker would otherwise make up its own; state signed by one must verify in all.
         os.environ[SECRET_ENV] = secrets.token_hex(32)
     with tempfile.TemporaryDirectory(prefix="dockyard-") as scratch:
+        _share_metrics(config, Path(scratch))
         options = granian_options(
             config, client_ca=client_ca_bundle(config.http.tls, Path(scratch))
         )
         _check_listen(options)
+        _check_debug_listen(config)
         try:
             server = Granian(**options)
         except OSError as exc:  # ssl.SSLError included
             raise ServeError(f"http.tls: cannot load the certificate and key: {exc}") from None
         server.serve()
+
+
+def _share_metrics(config: Config, scratch: Path) -> None:
+    """Workers write their metrics to files in a directory of this run, so that any of them
+    can report the sum (prometheus-client's multiprocess mode). Set before the workers start,
+    and before anything imports prometheus-client, which reads it once."""
+    debug = config.http.debug
+    if debug is None or not debug.prometheus.enabled:
+        return
+    from dockyard.observability import MULTIPROC_ENV
+
+    directory = scratch / "metrics"
+    directory.mkdir()
+    os.environ[MULTIPROC_ENV] = str(directory)
+
+
+def _check_debug_listen(config: Config) -> None:
+    """The debug server's address must be free too: every worker binds it (SO_REUSEPORT)."""
+    debug = config.http.debug
+    if debug is None:
+        return
+    host, port = parse_tcp_address(debug.addr)
+    _check_listen({"address": _bind_host(host), "port": port}, key="http.debug.addr")
 
 
 def _prepare_data_directory(config: Config) -> None:
@@ -148,7 +180,7 @@ def _migrate(config: Config) -> None:
         raise ServeError(f"database: cannot bring the schema up to date: {exc}") from exc
 
 
-def _check_listen(options: dict[str, Any]) -> None:
+def _check_listen(options: dict[str, Any], key: str = "http.addr") -> None:
     """Fail with a plain message, rather than Granian's backtrace, when the address is taken."""
     if "uds" in options:
         return
@@ -160,7 +192,7 @@ def _check_listen(options: dict[str, Any]) -> None:
             probe.bind((address, port))
         except OSError as exc:
             where = f"[{address}]:{port}" if family == socket.AF_INET6 else f"{address}:{port}"
-            raise ServeError(f"http.addr: cannot listen on {where}: {exc.strerror}") from None
+            raise ServeError(f"{key}: cannot listen on {where}: {exc.strerror}") from None
 
 
 def granian_options(config: Config, *, client_ca: Path | None = None) -> dict[str, Any]:
@@ -173,6 +205,8 @@ def granian_options(config: Config, *, client_ca: Path | None = None) -> dict[st
     from granian.constants import HTTPModes, Interfaces, SSLProtocols
     from granian.http import HTTP1Settings, HTTP2Settings
     from granian.log import LogLevels
+
+    from dockyard.observability.logging import logging_config
 
     http = config.http
     options: dict[str, Any] = {
@@ -188,7 +222,10 @@ def granian_options(config: Config, *, client_ca: Path | None = None) -> dict[st
         # transfers over HTTP/2 are not held back by the fixed 1 MiB default.
         "http2_settings": HTTP2Settings(adaptive_window=True),
         "log_level": LogLevels(config.log.level),
-        "log_access": not config.log.accesslog.disabled,
+        # log.level, log.formatter and log.fields, in the parent and every worker.
+        "log_dictconfig": logging_config(config.log),
+        # Dockyard writes its own access log (dockyard.observability.accesslog): never two.
+        "log_access": False,
         # A crashed worker is replaced; Granian still exits on a crash loop at start-up.
         "respawn_failed_workers": True,
         # 0 (the default): wait for every in-flight request, uploads included.

@@ -19,6 +19,7 @@ from dockyard.auth.options import AuthConfigError
 from dockyard.auth.signing import SigningKey, SigningKeys
 from dockyard.errors import Unauthorized
 from dockyard.identity.base import Visibility
+from dockyard.identity.limits import LoginLimits
 
 from .builtin_setup import builtin, header_of, write_key
 
@@ -69,6 +70,21 @@ def test_every_parameter(key: str) -> None:
     assert settings.default_visibility is Visibility.PUBLIC
 
 
+def test_login_limits_from_config(key: str) -> None:
+    assert BuiltinSettings.from_options({"signingkeys": [key]}).login_limits == LoginLimits(
+        per_account=10, per_address=50, window=900.0
+    )
+    settings = BuiltinSettings.from_options(
+        {
+            "signingkeys": [key],
+            "maxfailuresperaccount": 3,
+            "maxfailuresperaddress": 7,
+            "failurewindow": "1h",
+        }
+    )
+    assert settings.login_limits == LoginLimits(per_account=3, per_address=7, window=3600.0)
+
+
 @pytest.mark.parametrize(
     ("params", "path", "message"),
     [
@@ -81,6 +97,10 @@ def test_every_parameter(key: str) -> None:
         ({"defaultvisibility": "internal"}, "auth.builtin.defaultvisibility", "public, private"),
         ({"realms": "x"}, "auth.builtin.realms", "unknown parameter"),
         ({"service": 5}, "auth.builtin.service", "must be a string"),
+        ({"maxfailuresperaccount": 0}, "auth.builtin.maxfailuresperaccount", "at least 1"),
+        ({"maxfailuresperaddress": "ten"}, "auth.builtin.maxfailuresperaddress", "whole number"),
+        ({"maxfailuresperaddress": True}, "auth.builtin.maxfailuresperaddress", "whole number"),
+        ({"failurewindow": "0s"}, "auth.builtin.failurewindow", "at least 1"),
     ],
 )
 def test_bad_parameters(key: str, params: dict[str, Any], path: str, message: str) -> None:

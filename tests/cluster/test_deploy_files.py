@@ -101,8 +101,9 @@ def test_kubernetes_manifests_fit_together() -> None:
     (service_port,) = service["spec"]["ports"]
     assert service_port["targetPort"] in ports
     probe = container["readinessProbe"]["httpGet"]
-    assert probe["path"] == "/v2/"
+    assert probe["path"] == "/readyz"
     assert probe["port"] in ports
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
     volumes = {volume["name"]: volume for volume in pod["spec"]["volumes"]}
     config_volume = next(n for n, v in volumes.items() if "configMap" in v)

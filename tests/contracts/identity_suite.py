@@ -18,6 +18,7 @@ import pytest
 
 from dockyard.identity.base import (
     AlreadyExists,
+    AuditEvent,
     IdentityStore,
     InvalidName,
     Namespace,
@@ -28,6 +29,7 @@ from dockyard.identity.base import (
     PermissionGrant,
     Role,
     TeamSubject,
+    TokenScope,
     UserSubject,
     Visibility,
 )
@@ -313,3 +315,169 @@ class IdentityStoreContract:
         await store.set_disabled("alice", True)
         await store.set_disabled("alice", False)
         assert await store.refresh_token_user("t1", "registry") is None
+
+    # -- access tokens -------------------------------------------------------------------------
+    async def test_access_tokens_are_created_listed_and_revoked(self, store: IdentityStore) -> None:
+        await store.create_user("alice", "h")
+        expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+        created = await store.create_access_token(
+            "alice", "laptop", "hash-1", frozenset({TokenScope.READ}), expires
+        )
+        assert created.scopes == {TokenScope.READ}
+        await store.create_access_token(
+            "alice", "ci", "hash-2", frozenset({TokenScope.WRITE, TokenScope.DELETE}), None
+        )
+        with pytest.raises(AlreadyExists):
+            await store.create_access_token(
+                "alice", "ci", "hash-3", frozenset({TokenScope.READ}), None
+            )
+        with pytest.raises(NotFound):
+            await store.create_access_token(
+                "ghost", "ci", "hash-4", frozenset({TokenScope.READ}), None
+            )
+        listed = await store.access_tokens("alice")
+        assert [(t.name, t.scopes, t.expires_at, t.last_used_at) for t in listed] == [
+            ("ci", frozenset({TokenScope.WRITE, TokenScope.DELETE}), None, None),
+            ("laptop", frozenset({TokenScope.READ}), expires, None),
+        ]
+        assert listed[0].created_at.tzinfo is not None
+        await store.revoke_access_token("alice", "ci")
+        assert [t.name for t in await store.access_tokens("alice")] == ["laptop"]
+        with pytest.raises(NotFound):
+            await store.revoke_access_token("alice", "ci")
+        assert await store.use_access_token("hash-2", datetime.now(UTC)) is None
+
+    async def test_a_token_logs_its_user_in_until_it_expires(self, store: IdentityStore) -> None:
+        await store.create_user("alice", "h")
+        now = datetime.now(UTC).replace(microsecond=0)
+        await store.create_access_token(
+            "alice", "t", "hash-1", frozenset({TokenScope.WRITE}), now + timedelta(hours=1)
+        )
+        used = await store.use_access_token("hash-1", now)
+        assert used is not None
+        assert (used.user, used.token, used.actions) == ("alice", "t", frozenset({"pull", "push"}))
+        assert await store.use_access_token("other", now) is None
+        assert await store.use_access_token("hash-1", now + timedelta(hours=1)) is None
+        await store.set_disabled("alice", True)
+        assert await store.use_access_token("hash-1", now) is None
+
+    async def test_last_use_is_written_at_most_once_a_minute(self, store: IdentityStore) -> None:
+        await store.create_user("alice", "h")
+        await store.create_access_token("alice", "t", "hash-1", frozenset({TokenScope.READ}), None)
+        start = datetime.now(UTC).replace(microsecond=0)
+        await store.use_access_token("hash-1", start)
+        await store.use_access_token("hash-1", start + timedelta(seconds=30))
+        [token] = await store.access_tokens("alice")
+        assert token.last_used_at == start
+        await store.use_access_token("hash-1", start + timedelta(seconds=61))
+        [token] = await store.access_tokens("alice")
+        assert token.last_used_at == start + timedelta(seconds=61)
+
+    # -- robots --------------------------------------------------------------------------------
+    async def test_robots_belong_to_an_organization(self, store: IdentityStore) -> None:
+        await store.create_user("alice", "h")
+        await store.create_organization("acme", owner="alice")
+        robot = await store.create_robot("acme", "ci")
+        assert robot.name == "acme+ci"
+        with pytest.raises(AlreadyExists):
+            await store.create_robot("acme", "ci")
+        with pytest.raises(NotFound):
+            await store.create_robot("nowhere", "ci")
+        with pytest.raises(InvalidName):
+            await store.create_robot("acme", "C I")
+        credentials = await store.credentials("acme+ci")
+        assert credentials is not None
+        assert credentials.password_hash is None
+        assert [r.name for r in await store.robots("acme")] == ["acme+ci"]
+        principal = await store.principal("acme+ci")
+        assert principal is not None
+        assert principal.grants == ()
+        assert principal.organizations == {}
+
+    async def test_a_robot_is_granted_like_a_user(self, store: IdentityStore) -> None:
+        await store.create_user("alice", "h")
+        await store.create_organization("acme", owner="alice")
+        await store.create_robot("acme", "ci")
+        await store.grant("acme/**", UserSubject("acme+ci"), Permission.WRITE)
+        await store.set_member("acme", "acme+ci", Role.MEMBER)
+        await store.create_team("acme", "builders")
+        await store.add_team_member("acme", "builders", "acme+ci")
+        await store.grant("shared/*", TeamSubject("acme", "builders"), Permission.READ)
+        principal = await store.principal("acme+ci")
+        assert principal is not None
+        assert principal.grants == (("acme/**", Permission.WRITE), ("shared/*", Permission.READ))
+
+    async def test_deleting_a_robot_takes_its_tokens_and_grants(self, store: IdentityStore) -> None:
+        await store.create_user("alice", "h")
+        await store.create_organization("acme", owner="alice")
+        await store.create_organization("other", owner="alice")
+        await store.create_robot("acme", "ci")
+        await store.create_access_token("acme+ci", "default", "hash-r", frozenset(TokenScope), None)
+        await store.grant("acme/**", UserSubject("acme+ci"), Permission.WRITE)
+        with pytest.raises(NotFound):
+            await store.delete_robot("other", "ci")
+        await store.delete_robot("acme", "ci")
+        assert await store.robots("acme") == []
+        assert await store.get_user("acme+ci") is None
+        assert await store.use_access_token("hash-r", datetime.now(UTC)) is None
+        assert await store.grants() == []
+        with pytest.raises(NotFound):
+            await store.delete_robot("acme", "ci")
+        # The name is free again.
+        await store.create_robot("acme", "ci")
+
+    # -- failed logins -------------------------------------------------------------------------
+    async def test_login_failures_are_counted_in_windows(self, store: IdentityStore) -> None:
+        start = datetime.now(UTC).replace(microsecond=0)
+        window = timedelta(minutes=15)
+        for i in range(3):
+            await store.record_login_failure(["a", "b"], start + timedelta(seconds=i), window)
+        await store.record_login_failure(["b"], start + timedelta(seconds=5), window)
+        assert await store.login_failures(["a", "b", "c"]) == {"a": (start, 3), "b": (start, 4)}
+        later = start + window
+        await store.record_login_failure(["a"], later, window)
+        assert await store.login_failures(["a"]) == {"a": (later, 1)}
+        await store.clear_login_failures(["a"])
+        assert await store.login_failures(["a", "b"]) == {"b": (start, 4)}
+        assert await store.login_failures([]) == {}
+
+    async def test_concurrent_failures_all_count(self, store: IdentityStore) -> None:
+        now = datetime.now(UTC)
+        await asyncio.gather(
+            *(
+                store.record_login_failure(["k"], now, timedelta(minutes=1))
+                for _ in range(CONCURRENCY)
+            )
+        )
+        assert (await store.login_failures(["k"]))["k"][1] == CONCURRENCY
+
+    # -- audit ---------------------------------------------------------------------------------
+    async def test_audit_events_are_kept_and_queried(self, store: IdentityStore) -> None:
+        start = datetime.now(UTC).replace(microsecond=0)
+        events = [
+            AuditEvent(start, "login", "failure", actor="alice", client_address="10.0.0.1"),
+            AuditEvent(start + timedelta(seconds=1), "login", "success", actor="alice"),
+            AuditEvent(
+                start + timedelta(seconds=2),
+                "token.create",
+                "success",
+                actor="bob",
+                detail="ci",
+            ),
+            AuditEvent(
+                start + timedelta(seconds=3),
+                "push",
+                "success",
+                actor="bob",
+                repository="bob/app",
+                digest="sha256:" + "0" * 64,
+                tag="v1",
+            ),
+        ]
+        for event in events:
+            await store.add_audit_event(event)
+        assert await store.audit_events() == events
+        assert await store.audit_events(actor="alice") == events[:2]
+        assert await store.audit_events(since=start + timedelta(seconds=2)) == events[2:]
+        assert await store.audit_events(limit=1) == events[3:]
+        assert await store.audit_events(actor="carol") == []

@@ -20,6 +20,7 @@ from dockyard.errors import (
     SizeInvalid,
     Unsupported,
 )
+from dockyard.observability.accesslog import SUBJECT_KEY
 from dockyard.reference import validate_name
 
 __all__ = [
@@ -119,7 +120,10 @@ async def authorize(request: Request, wanted: Sequence[Access]) -> Grant:
         client=request.client.host if request.client else None,
         scheme=request.scope.get("scheme", "http"),
     )
-    return await context(request).access.authorize(info, wanted)
+    grant = await context(request).access.authorize(info, wanted)
+    # For the access log: who made the request.
+    request.scope[SUBJECT_KEY] = grant.subject
+    return grant
 
 
 def location(request: Request, path: str) -> str:

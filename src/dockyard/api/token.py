@@ -12,6 +12,9 @@ A token response is ``{"token", "access_token", "expires_in", "issued_at"}``, wi
 ``refresh_token`` when one was asked for and ``scope`` (the granted scopes) for the OAuth2
 form. Wrong credentials are answered ``401`` in the registry's JSON error format; a scope
 asked for beyond what the caller may have is granted in part or not at all, never refused.
+A personal access token is taken in place of a password. Past the limit of failed logins
+(see :mod:`dockyard.identity.limits`) a login is answered ``429 TOOMANYREQUESTS`` with
+``Retry-After``, whatever its credentials.
 """
 
 from __future__ import annotations
@@ -27,9 +30,15 @@ from dockyard.api.base import context
 from dockyard.auth.base import Access
 from dockyard.auth.builtin import BuiltinAccess
 from dockyard.auth.challenge import basic_challenge, basic_credentials
-from dockyard.auth.issuer import BadCredentials, IssuedToken, TokenIssuer
+from dockyard.auth.issuer import (
+    BadCredentials,
+    IssuedToken,
+    Login,
+    TokenIssuer,
+    TooManyFailures,
+)
 from dockyard.auth.scope import format_scope, parse_scope
-from dockyard.errors import EndpointUnknown, TokenRequestInvalid, Unauthorized
+from dockyard.errors import EndpointUnknown, TokenRequestInvalid, TooManyRequests, Unauthorized
 
 __all__ = ["get_jwks", "get_token", "post_token"]
 
@@ -70,6 +79,17 @@ def _refused(issuer: TokenIssuer, who: str, client: str | None) -> Unauthorized:
     )
 
 
+async def _login(issuer: TokenIssuer, user: str, password: str, client: str | None) -> Login:
+    try:
+        return await issuer.authenticate(user, password, client)
+    except TooManyFailures as exc:
+        log.info("login throttled for %r from %s", user[:100], client)
+        raise TooManyRequests(
+            message="too many failed logins; try again later",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+
+
 def _respond(token: IssuedToken, *, oauth: bool) -> Response:
     body: dict[str, object] = {
         "token": token.token,
@@ -91,6 +111,7 @@ async def get_token(request: Request) -> Response:
     _check_service(params.get("service", ""), issuer)
     wanted = _scopes(params.getlist("scope"))
     subject: str | None = None
+    cap: frozenset[str] | None = None
     authorization = request.headers.get("authorization", "")
     # Another scheme (a bearer token sent along) is not a login: the caller is anonymous.
     if authorization.strip().lower().startswith("basic"):
@@ -98,13 +119,14 @@ async def get_token(request: Request) -> Response:
         if credentials is None:
             raise _refused(issuer, "(malformed credentials)", client)
         try:
-            subject = await issuer.login(*credentials)
+            login = await _login(issuer, *credentials, client)
         except BadCredentials:
             raise _refused(issuer, credentials[0], client) from None
+        subject, cap = login.subject, login.cap
     offline = params.get("offline_token", "").lower() == "true"
     try:
         token = await issuer.issue(
-            subject, wanted, offline=offline, client_id=params.get("client_id", "")
+            subject, wanted, offline=offline, client_id=params.get("client_id", ""), cap=cap
         )
     except BadCredentials:
         raise _refused(issuer, subject or "", client) from None
@@ -140,9 +162,11 @@ async def post_token(request: Request) -> Response:
     wanted = _scopes(form.get("scope", []))
     grant_type = field("grant_type")
     refresh_token: str | None = None
+    cap: frozenset[str] | None = None
     try:
         if grant_type == "password":
-            subject = await issuer.login(field("username"), field("password"))
+            login = await _login(issuer, field("username"), field("password"), client)
+            subject, cap = login.subject, login.cap
         elif grant_type == "refresh_token":
             refresh_token = field("refresh_token")
             subject = await issuer.redeem(refresh_token)
@@ -157,6 +181,7 @@ async def post_token(request: Request) -> Response:
             offline=field("access_type") == "offline",
             client_id=field("client_id"),
             refresh_token=refresh_token,
+            cap=cap,
         )
     except BadCredentials:
         who = field("username") if grant_type == "password" else "(refresh token)"

@@ -17,6 +17,11 @@ host the request came to. Parameters::
         signingkeys: [/etc/dockyard/token-key.pem]   # PEM private keys; the first signs
         tokenexpiration: 5m          # at least 60s (default 5m)
         defaultvisibility: private   # of a repository created by a push (default private)
+        maxfailuresperaccount: 10    # failed logins to one account from one address ...
+        maxfailuresperaddress: 50    # ... or from one address, per window, before 429
+        failurewindow: 15m           # (see dockyard.identity.limits)
+
+The token server takes a personal access token (or a robot's) in place of a password.
 
 Listings that span repositories (the catalog) hold only what the caller may pull: the grant
 carries a filter for them (see ``Grant.visible``).
@@ -38,6 +43,7 @@ from dockyard.auth.signing import SigningKeys
 from dockyard.auth.token import TokenAccess
 from dockyard.identity.authority import Authority
 from dockyard.identity.base import IdentityStore, Principal, Visibility
+from dockyard.identity.limits import LoginLimiter, LoginLimits
 from dockyard.identity.passwords import Passwords
 
 __all__ = ["DEFAULT_SERVICE", "TOKEN_PATH", "BuiltinAccess", "BuiltinSettings"]
@@ -46,8 +52,29 @@ DEFAULT_SERVICE = "dockyard"
 DEFAULT_LIFETIME = 300.0
 TOKEN_PATH = "/token"
 _PARAMETERS = frozenset(
-    {"service", "issuer", "realm", "signingkeys", "tokenexpiration", "defaultvisibility"}
+    {
+        "service",
+        "issuer",
+        "realm",
+        "signingkeys",
+        "tokenexpiration",
+        "defaultvisibility",
+        "maxfailuresperaccount",
+        "maxfailuresperaddress",
+        "failurewindow",
+    }
 )
+
+_LIMITS = LoginLimits()
+
+
+def _count(options: Options, key: str, default: int) -> int:
+    value = options.params.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise AuthConfigError(options.path(key), "must be a whole number, at least 1")
+    return value
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,7 @@ class BuiltinSettings:
     keys: SigningKeys
     lifetime: float
     default_visibility: Visibility
+    login_limits: LoginLimits = dataclasses.field(default_factory=LoginLimits)
 
     @classmethod
     def from_options(cls, params: Mapping[str, object]) -> BuiltinSettings:
@@ -85,6 +113,11 @@ class BuiltinSettings:
             keys=keys,
             lifetime=options.duration("tokenexpiration", DEFAULT_LIFETIME, minimum=60.0),
             default_visibility=Visibility(visibility),
+            login_limits=LoginLimits(
+                per_account=_count(options, "maxfailuresperaccount", _LIMITS.per_account),
+                per_address=_count(options, "maxfailuresperaddress", _LIMITS.per_address),
+                window=options.duration("failurewindow", _LIMITS.window, minimum=1.0),
+            ),
         )
 
 
@@ -124,6 +157,7 @@ class BuiltinAccess(TokenAccess):
                 store=identity,
                 authority=self.authority,
                 passwords=passwords or Passwords(),
+                limiter=LoginLimiter(identity, settings.login_limits),
             )
 
     @classmethod

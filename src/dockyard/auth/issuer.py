@@ -5,6 +5,12 @@ A token is a JWT as the Docker token specification describes it: ``iss`` (the is
 a unique ``jti``, and an ``access`` claim listing, for each resource asked for, exactly the
 actions granted (possibly none). Refresh tokens (``offline`` requests) are opaque random
 strings; only their SHA-256 is stored, and they stop working when their user is disabled.
+
+A login (:meth:`TokenIssuer.authenticate`) takes a password or a personal access token in
+the password's place; a token's scopes cap the actions granted, and a login with a token
+gets no refresh token (which would outlive the token's revocation and escape its cap).
+Failed logins are limited (:mod:`dockyard.identity.limits`), and every login, good or bad,
+is written to the audit log.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from datetime import UTC, datetime
 from dockyard.auth.base import Access
 from dockyard.auth.signing import SigningKeys
 from dockyard.identity.authority import Authority
-from dockyard.identity.base import IdentityStore
+from dockyard.identity.base import AuditEvent, IdentityStore
+from dockyard.identity.limits import LoginLimiter
 from dockyard.identity.passwords import Passwords
+from dockyard.identity.tokens import looks_like_token, secret_hash
 
-__all__ = ["BadCredentials", "IssuedToken", "TokenIssuer"]
+__all__ = ["BadCredentials", "IssuedToken", "Login", "TokenIssuer", "TooManyFailures"]
 
 # The spec's floor: "a token should never be returned with less than 60 seconds to live".
 MIN_LIFETIME = 60.0
@@ -31,6 +39,23 @@ MIN_LIFETIME = 60.0
 
 class BadCredentials(Exception):
     """A wrong user name or password, a disabled user, or an unknown refresh token."""
+
+
+class TooManyFailures(Exception):
+    """Too many failed logins lately, for the account from this address or for the address."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """Who logged in; with an access token, the actions its scopes allow (else None)."""
+
+    subject: str
+    cap: frozenset[str] | None = None
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +82,7 @@ class TokenIssuer:
         store: IdentityStore,
         authority: Authority,
         passwords: Passwords,
+        limiter: LoginLimiter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.issuer = issuer
@@ -66,6 +92,7 @@ class TokenIssuer:
         self.store = store
         self.authority = authority
         self.passwords = passwords
+        self.limiter = limiter
         self.clock = clock
 
     async def login(self, user: str, password: str) -> str:
@@ -79,6 +106,55 @@ class TokenIssuer:
         if credentials.user.disabled:
             raise BadCredentials(user)
         return credentials.user.name
+
+    async def authenticate(self, user: str, password: str, address: str | None = None) -> Login:
+        """Log ``user`` in with a password or an access token, from ``address``:
+        :class:`TooManyFailures` while failures are over the limit (nothing is checked then),
+        :class:`BadCredentials` if wrong. Either way the attempt is audited."""
+        if self.limiter is not None:
+            wait = await self.limiter.retry_after(user, address)
+            if wait is not None:
+                await self._audit("login", "throttled", user, address)
+                raise TooManyFailures(wait)
+        try:
+            login = await self._check(user, password)
+        except BadCredentials:
+            if self.limiter is not None:
+                await self.limiter.failed(user, address)
+            await self._audit("login", "failure", user, address)
+            raise
+        if self.limiter is not None:
+            await self.limiter.succeeded(user, address)
+        detail = f"token {login.token}" if login.token is not None else "password"
+        await self._audit("login", "success", user, address, detail)
+        return login
+
+    async def _check(self, user: str, password: str) -> Login:
+        if looks_like_token(password):
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            used = await self.store.use_access_token(secret_hash(password), now)
+            if used is not None and used.user == user:
+                return Login(used.user, used.actions, used.token)
+        return Login(await self.login(user, password))
+
+    async def _audit(
+        self,
+        action: str,
+        outcome: str,
+        actor: str | None,
+        address: str | None,
+        detail: str | None = None,
+    ) -> None:
+        await self.store.add_audit_event(
+            AuditEvent(
+                time=datetime.fromtimestamp(self.clock(), UTC),
+                action=action,
+                outcome=outcome,
+                actor=actor[:200] if actor is not None else None,
+                client_address=address,
+                detail=detail,
+            )
+        )
 
     async def redeem(self, refresh_token: str) -> str:
         """The user a refresh token was issued to; :class:`BadCredentials` if none."""
@@ -95,13 +171,23 @@ class TokenIssuer:
         offline: bool = False,
         client_id: str = "",
         refresh_token: str | None = None,
+        cap: frozenset[str] | None = None,
     ) -> IssuedToken:
-        """A token for ``subject`` (None: anonymous) granting what it may have of ``wanted``;
-        with ``offline``, also a new refresh token (or ``refresh_token``, handed back)."""
+        """A token for ``subject`` (None: anonymous) granting what it may have of ``wanted``,
+        and of repositories no more than ``cap`` (an access token's scopes); with
+        ``offline``, also a new refresh token (or ``refresh_token``, handed back), unless
+        capped."""
         principal = await self.authority.principal(subject)
         if subject is not None and principal is None:
             # Disabled (or deleted) since it authenticated.
             raise BadCredentials(subject)
+        if cap is not None:
+            # Capped before deciding: a push the cap forbids must not create the repository.
+            wanted = [
+                Access(a.type, a.name, a.actions & cap) if a.type == "repository" else a
+                for a in wanted
+            ]
+            offline = False
         granted = await self.authority.decide(principal, wanted)
         now = int(self.clock())
         claims: dict[str, object] = {

@@ -32,6 +32,7 @@ __all__ = [
     "Config",
     "DatabaseConfig",
     "FileCheck",
+    "GcConfig",
     "HealthConfig",
     "HttpCheck",
     "LogConfig",
@@ -106,6 +107,16 @@ class DatabaseConfig(Model):
     """SQLAlchemy URL; default ``sqlite:///<data directory>/dockyard.db``."""
 
 
+class GcConfig(Model):
+    """Dockyard's own: online garbage collection (see ``dockyard.core.gc``)."""
+
+    enabled: bool = True
+    interval: Duration = 3600.0
+    grace: Duration = 24 * 3600.0
+    """How long unreferenced content is kept before it may go (pushes in progress)."""
+    deleteuntagged: bool = False
+
+
 def _one_provider(value: Any) -> Any:
     # Distribution's shorthand ``auth: silly`` names a provider without parameters.
     if isinstance(value, str):
@@ -136,6 +147,7 @@ class Config(Model):
     http: HttpConfig = HttpConfig()
     health: HealthConfig = HealthConfig()
     database: DatabaseConfig = DatabaseConfig()
+    gc: GcConfig = GcConfig()
     auth: Auth = {}
     """The one access controller's name -> its parameters; empty for none."""
     notifications: Section = {}

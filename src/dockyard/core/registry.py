@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dockyard.core.blobs import Blobs
+from dockyard.core.gc import Placements
 from dockyard.core.manifests import Manifests
 from dockyard.core.policy import Policy
 from dockyard.core.uploads import Uploads
@@ -19,10 +20,11 @@ class Registry:
         metadata: MetadataStore,
         policy: Policy,
         redirects: bool = True,
+        placements: Placements | None = None,
     ) -> None:
         self.storage = storage
         self.metadata = metadata
         self.policy = policy
         self.blobs = Blobs(storage, metadata, policy, redirects)
-        self.uploads = Uploads(storage, metadata, policy)
+        self.uploads = Uploads(storage, metadata, policy, placements=placements)
         self.manifests = Manifests(metadata, policy)

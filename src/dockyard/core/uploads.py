@@ -11,10 +11,12 @@ import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dockyard import hashing
+from dockyard.core.gc import Placements
 from dockyard.core.lease import LEASE_SECONDS, held
 from dockyard.core.paths import blob_path, upload_dir, upload_path
 from dockyard.core.policy import Policy
@@ -55,11 +57,14 @@ class Uploads:
         metadata: MetadataStore,
         policy: Policy,
         lease_seconds: float = LEASE_SECONDS,
+        placements: Placements | None = None,
     ) -> None:
         self._storage = storage
         self._metadata = metadata
         self._policy = policy
         self._lease = lease_seconds
+        # Without it, nothing collects garbage concurrently (see dockyard.core.gc).
+        self._placements = placements
 
     async def start(self, repository: str) -> UploadState:
         self._policy.check_write()
@@ -117,30 +122,35 @@ class Uploads:
         """Append a final chunk (possibly empty), verify the digest and store the blob."""
         self._policy.check_write()
         record = await self._acquire(repository, upload_id)
-        async with held(self._metadata, record, self._lease) as lease:
-            try:
-                if start is not None and start != record.offset:
-                    raise _range_error(record)
-                offset, state = await self._write(record, chunks, length, final=True)
-                hasher = hashing.new(_RUNNING_ALGORITHM, state or None)
-                if not state:
-                    hasher = await self._rehash_running(upload_id, offset)
-                actual = f"{_RUNNING_ALGORITHM}:{hasher.hexdigest()}"
-                if digest.algorithm != _RUNNING_ALGORITHM:
-                    actual = await self._rehash(upload_path(upload_id), digest.algorithm, offset)
-                if actual != str(digest):
-                    await self._discard(upload_id)
-                    raise DigestInvalid(detail={"expected": str(digest), "actual": actual})
-                # The hash covers what this session recorded; the file must hold exactly that.
-                if (await self._storage.stat(upload_path(upload_id))).size != offset:
-                    raise BlobUploadInvalid(message="upload data does not match the session")
-                await self._store(upload_path(upload_id), digest)
-            except BaseException:
-                await self._metadata.release_upload(upload_id, lease=lease.token)
-                raise
-        # Link the blob and end the session in one transaction; a directory left behind by a
-        # crash between the two steps below is removed by upload purging.
-        await self._metadata.complete_upload(upload_id, repository, str(digest), offset)
+        # The placement lease spans the move and the link (see dockyard.core.gc).
+        async with contextlib.AsyncExitStack() as placement:
+            async with held(self._metadata, record, self._lease) as lease:
+                try:
+                    if start is not None and start != record.offset:
+                        raise _range_error(record)
+                    offset, state = await self._write(record, chunks, length, final=True)
+                    hasher = hashing.new(_RUNNING_ALGORITHM, state or None)
+                    if not state:
+                        hasher = await self._rehash_running(upload_id, offset)
+                    actual = f"{_RUNNING_ALGORITHM}:{hasher.hexdigest()}"
+                    if digest.algorithm != _RUNNING_ALGORITHM:
+                        path = upload_path(upload_id)
+                        actual = await self._rehash(path, digest.algorithm, offset)
+                    if actual != str(digest):
+                        await self._discard(upload_id)
+                        raise DigestInvalid(detail={"expected": str(digest), "actual": actual})
+                    # The hash covers what this session recorded; the file must hold exactly
+                    # that.
+                    if (await self._storage.stat(upload_path(upload_id))).size != offset:
+                        raise BlobUploadInvalid(message="upload data does not match the session")
+                    await placement.enter_async_context(self._placing(digest))
+                    await self._store(upload_path(upload_id), digest)
+                except BaseException:
+                    await self._metadata.release_upload(upload_id, lease=lease.token)
+                    raise
+            # Link the blob and end the session in one transaction; a directory left behind
+            # by a crash between this and the removal below is removed by upload purging.
+            await self._metadata.complete_upload(upload_id, repository, str(digest), offset)
         await self._remove_dir(upload_id)
         return BlobRecord(str(digest), offset)
 
@@ -172,22 +182,24 @@ class Uploads:
             if actual != str(digest):
                 raise DigestInvalid(detail={"expected": str(digest), "actual": actual})
             await writer.commit()
-            await self._store(path, digest)
+            async with self._placing(digest):
+                await self._store(path, digest)
+                await self._metadata.link_blob(repository, str(digest), size)
         except BaseException:
             await writer.cancel()
             await self._remove_dir(upload_id)
             raise
         await self._remove_dir(upload_id)
-        await self._metadata.link_blob(repository, str(digest), size)
         return BlobRecord(str(digest), size)
 
     async def mount(self, repository: str, digest: Digest, source: str) -> BlobRecord | None:
         """Link a blob the source repository serves; None when it does not serve it."""
         self._policy.check_write()
-        blob = await self._metadata.get_repository_blob(source, str(digest))
-        if blob is None:
-            return None
-        await self._metadata.link_blob(repository, blob.digest, blob.size)
+        async with self._placing(digest):
+            blob = await self._metadata.get_repository_blob(source, str(digest))
+            if blob is None:
+                return None
+            await self._metadata.link_blob(repository, blob.digest, blob.size)
         return blob
 
     async def purge(self, cutoff: datetime, limit: int = 1000) -> list[str]:
@@ -272,6 +284,11 @@ class Uploads:
             async for chunk in self._storage.reader(path, 0, size):
                 hasher.update(chunk)
         return f"{algorithm}:{hasher.hexdigest()}"
+
+    def _placing(self, digest: Digest) -> AbstractAsyncContextManager[None]:
+        if self._placements is None:
+            return contextlib.nullcontext()
+        return self._placements.placing(str(digest))
 
     async def _store(self, source: str, digest: Digest) -> None:
         """Move verified bytes under their digest (replacing identical bytes is harmless)."""

@@ -7,10 +7,14 @@ Names of users and organizations share one set (both name the first component of
 repository names, their namespace), so a user and an organization can never have the
 same name.
 
+Robot accounts are users an organization owns, named ``organization+name`` (a ``+`` is in
+no repository name, so a robot's name is never a namespace), whose only credential is an
+access token.
+
     IdentityError
-    ├── AlreadyExists    a user, organization or team that exists already
+    ├── AlreadyExists    a user, organization, team or token that exists already
     ├── InvalidName      a name that cannot be a repository name's first component
-    └── NotFound         a user, organization or team that does not exist
+    └── NotFound         a user, organization, team or token that does not exist
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "ROBOT_SEPARATOR",
+    "AccessToken",
     "AlreadyExists",
+    "AuditEvent",
     "Credentials",
     "IdentityError",
     "IdentityStore",
@@ -39,10 +46,13 @@ __all__ = [
     "Role",
     "Subject",
     "TeamSubject",
+    "TokenScope",
+    "TokenUse",
     "User",
     "UserSubject",
     "Visibility",
     "check_name",
+    "robot_name",
 ]
 
 
@@ -100,6 +110,41 @@ class Permission(enum.IntEnum):
             ) from None
 
 
+class TokenScope(enum.StrEnum):
+    """What an access token may be used for: it caps the actions its user is granted."""
+
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+
+    @property
+    def actions(self) -> frozenset[str]:
+        return _SCOPE_ACTIONS[self]
+
+    @classmethod
+    def parse(cls, text: str) -> TokenScope:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ValueError(
+                f"unknown token scope {text!r} (expected read, write or delete)"
+            ) from None
+
+
+_SCOPE_ACTIONS: Mapping[TokenScope, frozenset[str]] = {
+    TokenScope.READ: frozenset({"pull"}),
+    TokenScope.WRITE: frozenset({"pull", "push"}),
+    TokenScope.DELETE: frozenset({"pull", "push", "delete"}),
+}
+
+ROBOT_SEPARATOR = "+"
+
+
+def robot_name(organization: str, name: str) -> str:
+    """The full name of the robot ``name`` of ``organization``: ``acme+ci``."""
+    return f"{check_name(organization)}{ROBOT_SEPARATOR}{check_name(name)}"
+
+
 class Role(enum.StrEnum):
     OWNER = "owner"
     MEMBER = "member"
@@ -129,6 +174,49 @@ class Credentials:
 
     user: User
     password_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """A token as listed: never its secret, which is shown once, at creation."""
+
+    user: str
+    name: str
+    scopes: frozenset[TokenScope]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUse:
+    """Who a presented token logs in, and what its scopes allow."""
+
+    user: str
+    token: str
+    scopes: frozenset[TokenScope]
+
+    @property
+    def actions(self) -> frozenset[str]:
+        allowed: frozenset[str] = frozenset()
+        for scope in self.scopes:
+            allowed |= scope.actions
+        return allowed
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One line of the audit log. ``outcome`` is ``success`` or ``failure`` (or a reason)."""
+
+    time: datetime
+    action: str
+    outcome: str
+    actor: str | None = None
+    client_address: str | None = None
+    repository: str | None = None
+    digest: str | None = None
+    tag: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,4 +371,68 @@ class IdentityStore(Protocol):
 
     async def revoke_refresh_tokens(self, user: str) -> int:
         """Revoke every refresh token of ``user``; how many there were."""
+        ...
+
+    # -- access tokens -----------------------------------------------------------------------
+    async def create_access_token(
+        self,
+        user: str,
+        name: str,
+        token_hash: str,
+        scopes: frozenset[TokenScope],
+        expires_at: datetime | None,
+    ) -> AccessToken:
+        """A new token of ``user``; :class:`AlreadyExists` if the user has one of that name,
+        :class:`NotFound` if there is no such user."""
+        ...
+
+    async def access_tokens(self, user: str) -> list[AccessToken]:
+        """The user's tokens, by name."""
+        ...
+
+    async def revoke_access_token(self, user: str, name: str) -> None:
+        """:class:`NotFound` if the user has no token of that name."""
+        ...
+
+    async def use_access_token(
+        self, token_hash: str, now: datetime, *, touch_after: timedelta = timedelta(minutes=1)
+    ) -> TokenUse | None:
+        """The enabled user whose unexpired token this is, else None. The token's last use
+        is set to ``now`` if it is older than ``touch_after`` (to spare writes)."""
+        ...
+
+    # -- robots ------------------------------------------------------------------------------
+    async def create_robot(self, organization: str, name: str) -> User:
+        """The robot ``organization+name``: a user without a password, owned by the
+        organization, with no permission until one is granted."""
+        ...
+
+    async def robots(self, organization: str) -> list[User]:
+        """The organization's robots, by name."""
+        ...
+
+    async def delete_robot(self, organization: str, name: str) -> None:
+        """Delete the robot with its tokens and grants; :class:`NotFound` if none."""
+        ...
+
+    # -- failed logins -----------------------------------------------------------------------
+    async def login_failures(self, keys: Sequence[str]) -> dict[str, tuple[datetime, int]]:
+        """For each of ``keys`` with failures counted: the start of its window and the count."""
+        ...
+
+    async def record_login_failure(
+        self, keys: Sequence[str], now: datetime, window: timedelta
+    ) -> None:
+        """Count a failure under each key, in a new window if its last began ``window`` ago."""
+        ...
+
+    async def clear_login_failures(self, keys: Sequence[str]) -> None: ...
+
+    # -- audit -------------------------------------------------------------------------------
+    async def add_audit_event(self, event: AuditEvent) -> None: ...
+
+    async def audit_events(
+        self, *, since: datetime | None = None, actor: str | None = None, limit: int | None = None
+    ) -> list[AuditEvent]:
+        """Events at or after ``since`` (by ``actor``), oldest first; the last ``limit``."""
         ...

@@ -1,17 +1,40 @@
-"""What ``dockyard user ...`` does, on the database a config names (brought up to date first)."""
+"""What ``dockyard user|token|robot|audit ...`` do, on the database a config names (brought
+up to date first)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from dockyard.identity.base import IdentityStore, User
+from dockyard.identity.base import (
+    AccessToken,
+    AuditEvent,
+    IdentityStore,
+    NotFound,
+    TokenScope,
+    User,
+    robot_name,
+)
 from dockyard.identity.passwords import Passwords
 from dockyard.identity.sql import SqlIdentityStore
+from dockyard.identity.tokens import new_secret, secret_hash
 from dockyard.metadata.engine import open_database
 from dockyard.metadata.migrate import upgrade
 
-__all__ = ["add_user", "list_users"]
+__all__ = [
+    "add_user",
+    "audit_events",
+    "audit_record",
+    "create_robot",
+    "create_token",
+    "delete_robot",
+    "list_robots",
+    "list_tokens",
+    "list_users",
+    "revoke_token",
+]
 
 T = TypeVar("T")
 
@@ -35,3 +58,114 @@ async def add_user(url: str, name: str, password: str, *, is_admin: bool = False
 
 async def list_users(url: str) -> list[User]:
     return await _with_store(url, lambda store: store.list_users())
+
+
+async def _audit(store: IdentityStore, action: str, actor: str, detail: str) -> None:
+    await store.add_audit_event(
+        AuditEvent(datetime.now(UTC), action, "success", actor=actor, detail=detail)
+    )
+
+
+# -- access tokens ------------------------------------------------------------------------------
+
+
+async def create_token(
+    url: str,
+    user: str,
+    name: str,
+    scopes: frozenset[TokenScope],
+    lifetime: timedelta | None = None,
+) -> tuple[AccessToken, str]:
+    """A new token of ``user`` and its secret, which is shown once and never stored."""
+    secret = new_secret()
+    expires = datetime.now(UTC).replace(microsecond=0) + lifetime if lifetime else None
+
+    async def work(store: IdentityStore) -> AccessToken:
+        created = await store.create_access_token(user, name, secret_hash(secret), scopes, expires)
+        await _audit(store, "token.create", user, f"token {name} ({_scopes(scopes)})")
+        return created
+
+    return await _with_store(url, work), secret
+
+
+async def list_tokens(url: str, user: str) -> list[AccessToken]:
+    async def work(store: IdentityStore) -> list[AccessToken]:
+        if await store.get_user(user) is None:
+            raise NotFound(f"no user {user!r}")
+        return await store.access_tokens(user)
+
+    return await _with_store(url, work)
+
+
+async def revoke_token(url: str, user: str, name: str) -> None:
+    async def work(store: IdentityStore) -> None:
+        await store.revoke_access_token(user, name)
+        await _audit(store, "token.revoke", user, f"token {name}")
+
+    await _with_store(url, work)
+
+
+def _scopes(scopes: frozenset[TokenScope]) -> str:
+    return ",".join(sorted(scope.value for scope in scopes))
+
+
+# -- robots -------------------------------------------------------------------------------------
+
+ROBOT_TOKEN = "default"
+
+
+async def create_robot(url: str, organization: str, name: str) -> tuple[User, str]:
+    """A new robot of ``organization`` and the secret of its token (all scopes, no expiry:
+    what it may do is what it is granted)."""
+    secret = new_secret()
+
+    async def work(store: IdentityStore) -> User:
+        robot = await store.create_robot(organization, name)
+        try:
+            await store.create_access_token(
+                robot.name, ROBOT_TOKEN, secret_hash(secret), frozenset(TokenScope), None
+            )
+        except BaseException:
+            await store.delete_robot(organization, name)
+            raise
+        await _audit(store, "robot.create", robot.name, f"organization {organization}")
+        return robot
+
+    return await _with_store(url, work), secret
+
+
+async def list_robots(url: str, organization: str) -> list[User]:
+    async def work(store: IdentityStore) -> list[User]:
+        if await store.get_organization(organization) is None:
+            raise NotFound(f"no organization {organization!r}")
+        return await store.robots(organization)
+
+    return await _with_store(url, work)
+
+
+async def delete_robot(url: str, organization: str, name: str) -> None:
+    async def work(store: IdentityStore) -> None:
+        await store.delete_robot(organization, name)
+        await _audit(
+            store, "robot.delete", robot_name(organization, name), f"organization {organization}"
+        )
+
+    await _with_store(url, work)
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+
+async def audit_events(
+    url: str, *, since: datetime | None = None, actor: str | None = None
+) -> list[AuditEvent]:
+    return await _with_store(url, lambda store: store.audit_events(since=since, actor=actor))
+
+
+def audit_record(event: AuditEvent) -> dict[str, str | None]:
+    """An event as one JSON object: every field, the time in ISO 8601 UTC."""
+    record: dict[str, str | None] = {"time": event.time.isoformat().replace("+00:00", "Z")}
+    for field in dataclasses.fields(event):
+        if field.name != "time":
+            record[field.name] = getattr(event, field.name)
+    return record

@@ -10,15 +10,17 @@ an organization of the same name, cannot both succeed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, case, delete, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from dockyard.identity.base import (
+    AccessToken,
     AlreadyExists,
+    AuditEvent,
     Credentials,
     Namespace,
     NamespaceKind,
@@ -31,13 +33,20 @@ from dockyard.identity.base import (
     Role,
     Subject,
     TeamSubject,
+    TokenScope,
+    TokenUse,
     User,
     UserSubject,
     Visibility,
     check_name,
+    robot_name,
 )
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import (
+    UtcDateTime,
+    access_tokens,
+    audit_events,
+    login_failures,
     namespaces,
     organization_members,
     organizations,
@@ -45,6 +54,7 @@ from dockyard.metadata.schema import (
     repository_settings,
     repository_team_permissions,
     repository_user_permissions,
+    robots,
     team_members,
     teams,
     users,
@@ -342,6 +352,150 @@ def _tx_revoke_refresh_tokens(connection: Connection, user: str) -> int:
     return int(result.rowcount)
 
 
+def _scopes_text(scopes: frozenset[TokenScope]) -> str:
+    return ",".join(sorted(scope.value for scope in scopes))
+
+
+def _scopes(text: str) -> frozenset[TokenScope]:
+    return frozenset(TokenScope(part) for part in text.split(",") if part)
+
+
+def _access_token(user: str, row: Any) -> AccessToken:
+    return AccessToken(
+        user=user,
+        name=row.name,
+        scopes=_scopes(row.scopes),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _tx_create_access_token(
+    connection: Connection,
+    user: str,
+    name: str,
+    token_hash: str,
+    scopes: frozenset[TokenScope],
+    expires_at: datetime | None,
+) -> AccessToken:
+    user_id = _user_id(connection, user)
+    now = _now()
+    created = connection.execute(
+        _upsert(connection)(access_tokens)
+        .values(
+            user_id=user_id,
+            name=name,
+            token_hash=token_hash,
+            scopes=_scopes_text(scopes),
+            created_at=now,
+            expires_at=expires_at,
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "name"])
+        .returning(access_tokens.c.id)
+    ).first()
+    if created is None:
+        raise AlreadyExists(f"user {user!r} has a token named {name!r}")
+    return AccessToken(user, name, scopes, now, expires_at, None)
+
+
+def _tx_revoke_access_token(connection: Connection, user: str, name: str) -> None:
+    result = connection.execute(
+        delete(access_tokens).where(
+            access_tokens.c.user_id == _user_id(connection, user), access_tokens.c.name == name
+        )
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"user {user!r} has no token named {name!r}")
+
+
+def _tx_touch_access_token(
+    connection: Connection, token_id: int, now: datetime, stale: datetime
+) -> None:
+    # The condition again, so that of replicas racing only one writes.
+    connection.execute(
+        update(access_tokens)
+        .where(
+            access_tokens.c.id == token_id,
+            or_(access_tokens.c.last_used_at.is_(None), access_tokens.c.last_used_at < stale),
+        )
+        .values(last_used_at=now)
+    )
+
+
+def _tx_create_robot(connection: Connection, organization: str, name: str) -> User:
+    organization_id = _organization_id(connection, organization)
+    full = robot_name(organization, name)
+    now = _claim_namespace(connection, full, NamespaceKind.USER)
+    user_id = connection.execute(
+        insert(users)
+        .values(name=full, password_hash=None, is_admin=False, disabled=False, created_at=now)
+        .returning(users.c.id)
+    ).scalar_one()
+    connection.execute(insert(robots).values(user_id=user_id, organization_id=organization_id))
+    return User(name=full, is_admin=False, disabled=False, created_at=now)
+
+
+def _tx_delete_robot(connection: Connection, organization: str, name: str) -> None:
+    full = robot_name(organization, name)
+    owned = connection.execute(
+        select(users.c.id)
+        .select_from(users.join(robots, robots.c.user_id == users.c.id))
+        .where(
+            users.c.name == full,
+            robots.c.organization_id == _organization_id(connection, organization),
+        )
+    ).scalar()
+    if owned is None:
+        raise NotFound(f"organization {organization!r} has no robot {name!r}")
+    # Tokens, memberships and grants go with the user (ON DELETE CASCADE).
+    connection.execute(delete(users).where(users.c.id == owned))
+    connection.execute(delete(namespaces).where(namespaces.c.name == full))
+
+
+def _tx_record_login_failure(
+    connection: Connection, keys: Sequence[str], now: datetime, window: timedelta
+) -> None:
+    expired = login_failures.c.window_start <= now - window
+    started = literal(now, UtcDateTime())
+    for key in sorted(set(keys)):
+        # One statement, so that failures counted at once on several replicas all count.
+        connection.execute(
+            _upsert(connection)(login_failures)
+            .values(key=key, window_start=now, failures=1)
+            .on_conflict_do_update(
+                index_elements=["key"],
+                set_={
+                    "window_start": case((expired, started), else_=login_failures.c.window_start),
+                    "failures": case((expired, 1), else_=login_failures.c.failures + 1),
+                },
+            )
+        )
+
+
+def _tx_clear_login_failures(connection: Connection, keys: Sequence[str]) -> None:
+    connection.execute(delete(login_failures).where(login_failures.c.key.in_(list(keys))))
+
+
+_AUDIT_COLUMNS = (
+    "time",
+    "action",
+    "outcome",
+    "actor",
+    "client_address",
+    "repository",
+    "digest",
+    "tag",
+    "detail",
+)
+
+
+def _tx_add_audit_event(connection: Connection, event: AuditEvent) -> None:
+    connection.execute(
+        insert(audit_events).values({name: getattr(event, name) for name in _AUDIT_COLUMNS})
+    )
+
+
 class SqlIdentityStore:
     """An ``IdentityStore`` over a ``Database`` it shares with the metadata store (which
     owns and closes it)."""
@@ -570,3 +724,123 @@ class SqlIdentityStore:
 
     async def revoke_refresh_tokens(self, user: str) -> int:
         return await self._db.transaction(_tx_revoke_refresh_tokens, user)
+
+    # -- access tokens -----------------------------------------------------------------------
+    async def create_access_token(
+        self,
+        user: str,
+        name: str,
+        token_hash: str,
+        scopes: frozenset[TokenScope],
+        expires_at: datetime | None,
+    ) -> AccessToken:
+        if not scopes:
+            raise ValueError("a token needs at least one scope")
+        return await self._db.transaction(
+            _tx_create_access_token, user, check_name(name), token_hash, scopes, expires_at
+        )
+
+    async def access_tokens(self, user: str) -> list[AccessToken]:
+        rows = await self._db.read(
+            select(
+                access_tokens.c.name,
+                access_tokens.c.scopes,
+                access_tokens.c.created_at,
+                access_tokens.c.expires_at,
+                access_tokens.c.last_used_at,
+            )
+            .select_from(access_tokens.join(users, users.c.id == access_tokens.c.user_id))
+            .where(users.c.name == user)
+            .order_by(access_tokens.c.name)
+        )
+        return [_access_token(user, row) for row in rows]
+
+    async def revoke_access_token(self, user: str, name: str) -> None:
+        await self._db.transaction(_tx_revoke_access_token, user, name)
+
+    async def use_access_token(
+        self, token_hash: str, now: datetime, *, touch_after: timedelta = timedelta(minutes=1)
+    ) -> TokenUse | None:
+        rows = await self._db.read(
+            select(
+                access_tokens.c.id,
+                access_tokens.c.name,
+                access_tokens.c.scopes,
+                access_tokens.c.expires_at,
+                access_tokens.c.last_used_at,
+                users.c.name.label("user"),
+            )
+            .select_from(access_tokens.join(users, users.c.id == access_tokens.c.user_id))
+            .where(access_tokens.c.token_hash == token_hash, ~users.c.disabled)
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        if row.expires_at is not None and row.expires_at <= now:
+            return None
+        stale = now - touch_after
+        if row.last_used_at is None or row.last_used_at < stale:
+            await self._db.transaction(_tx_touch_access_token, int(row.id), now, stale)
+        return TokenUse(user=row.user, token=row.name, scopes=_scopes(row.scopes))
+
+    # -- robots ------------------------------------------------------------------------------
+    async def create_robot(self, organization: str, name: str) -> User:
+        return await self._db.transaction(_tx_create_robot, organization, check_name(name))
+
+    async def robots(self, organization: str) -> list[User]:
+        rows = await self._db.read(
+            select(*_USER_COLUMNS)
+            .select_from(
+                users.join(robots, robots.c.user_id == users.c.id).join(
+                    organizations, organizations.c.id == robots.c.organization_id
+                )
+            )
+            .where(organizations.c.name == organization)
+            .order_by(users.c.name)
+        )
+        return [_user(row) for row in rows]
+
+    async def delete_robot(self, organization: str, name: str) -> None:
+        await self._db.transaction(_tx_delete_robot, organization, name)
+
+    # -- failed logins -----------------------------------------------------------------------
+    async def login_failures(self, keys: Sequence[str]) -> dict[str, tuple[datetime, int]]:
+        if not keys:
+            return {}
+        rows = await self._db.read(
+            select(
+                login_failures.c.key, login_failures.c.window_start, login_failures.c.failures
+            ).where(login_failures.c.key.in_(list(set(keys))))
+        )
+        return {row.key: (row.window_start, int(row.failures)) for row in rows}
+
+    async def record_login_failure(
+        self, keys: Sequence[str], now: datetime, window: timedelta
+    ) -> None:
+        if keys:
+            await self._db.transaction(_tx_record_login_failure, keys, now, window)
+
+    async def clear_login_failures(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._db.transaction(_tx_clear_login_failures, keys)
+
+    # -- audit -------------------------------------------------------------------------------
+    async def add_audit_event(self, event: AuditEvent) -> None:
+        await self._db.transaction(_tx_add_audit_event, event)
+
+    async def audit_events(
+        self, *, since: datetime | None = None, actor: str | None = None, limit: int | None = None
+    ) -> list[AuditEvent]:
+        query = select(*(audit_events.c[name] for name in _AUDIT_COLUMNS))
+        if since is not None:
+            query = query.where(audit_events.c.time >= since)
+        if actor is not None:
+            query = query.where(audit_events.c.actor == actor)
+        query = query.order_by(audit_events.c.time.desc(), audit_events.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        rows = await self._db.read(query)
+        return [
+            AuditEvent(**{name: getattr(row, name) for name in _AUDIT_COLUMNS})
+            for row in reversed(rows)
+        ]

@@ -228,6 +228,11 @@ class CachedMetadataStore:
     async def close(self) -> None:
         await self._store.close()
 
+    async def invalidate(self, repository: str) -> None:
+        """Forget what is cached for the repository: it was changed behind this store (by
+        the garbage collector)."""
+        await self._changed(repository)
+
     # -- keys ------------------------------------------------------------------------------
     # Repository names, tags and digests hold no ``:`` before a digest's own, so these
     # cannot collide.

@@ -29,8 +29,13 @@ from sqlalchemy import (
 
 __all__ = [
     "NAME",
+    "access_tokens",
+    "audit_events",
     "blobs",
+    "gc_blob_queue",
+    "gc_manifest_queue",
     "jobs",
+    "login_failures",
     "manifest_blobs",
     "manifest_children",
     "manifests",
@@ -44,6 +49,7 @@ __all__ = [
     "repository_settings",
     "repository_team_permissions",
     "repository_user_permissions",
+    "robots",
     "tags",
     "team_members",
     "teams",
@@ -191,6 +197,30 @@ jobs = Table(
 )
 
 
+# Garbage collection candidates (see ``dockyard.core.gc``): blobs that lost a reference or a
+# link, or whose bytes are being placed; due ``grace`` after ``queued_at``. ``placing_until``
+# and ``deleting_until`` are the leases by which uploads and the collector exclude each other.
+gc_blob_queue = Table(
+    "gc_blob_queue",
+    metadata,
+    Column("digest", String(), primary_key=True),
+    Column("queued_at", UtcDateTime(), nullable=False),
+    Column("placing_until", UtcDateTime(), nullable=True),
+    Column("deleting_until", UtcDateTime(), nullable=True),
+    Index(None, "queued_at"),
+)
+
+# Manifests that lost a tag, an index or their subject: perhaps untagged garbage.
+gc_manifest_queue = Table(
+    "gc_manifest_queue",
+    metadata,
+    Column("repository_id", ID, nullable=False),
+    Column("digest", String(), nullable=False),
+    Column("queued_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("repository_id", "digest"),
+    Index(None, "queued_at"),
+)
+
 # -- identity: accounts, organizations and who may do what (``dockyard.identity``) ----------
 
 # A namespace (the first component of a repository name) belongs to one user or one
@@ -308,4 +338,63 @@ refresh_tokens = Table(
     Column("client_id", String(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Index(None, "user_id"),
+)
+
+# Personal access tokens (and robots' tokens): a random secret of which only the SHA-256 is
+# kept, with the scopes that cap what it may do ("read,write,delete", a subset).
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(), nullable=False),
+    Column("token_hash", String(), nullable=False),
+    Column("scopes", String(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("user_id", "name"),
+    UniqueConstraint("token_hash"),
+)
+
+# Robot accounts: users (named ``organization+name``) that an organization owns.
+robots = Table(
+    "robots",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "organization_id",
+        ID,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Index(None, "organization_id"),
+)
+
+# Failed logins counted in fixed windows, by key ("account:<name>@<address>", "address:<a>"),
+# in the database so that every replica sees them.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(), primary_key=True),
+    Column("window_start", UtcDateTime(), nullable=False),
+    Column("failures", Integer(), nullable=False),
+)
+
+# What was done by whom: logins, token creation and revocation (and later content events).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("time", UtcDateTime(), nullable=False),
+    Column("actor", String(), nullable=True),
+    Column("client_address", String(), nullable=True),
+    Column("action", String(), nullable=False),
+    Column("outcome", String(), nullable=False),
+    Column("repository", String(), nullable=True),
+    Column("digest", String(), nullable=True),
+    Column("tag", String(), nullable=True),
+    Column("detail", String(), nullable=True),
+    Index(None, "time"),
+    Index(None, "actor", "time"),
 )

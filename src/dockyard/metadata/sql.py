@@ -9,7 +9,9 @@ Races between processes and replicas are settled by the database, not by locks i
 rows that many writers may create at once are inserted with ``ON CONFLICT DO NOTHING`` and
 then read back; references are read ``FOR KEY SHARE`` (a no-op on SQLite, whose writers are
 serialised by ``BEGIN IMMEDIATE``) so a concurrent delete cannot slip between validation and
-commit; upload leases are taken with one conditional ``UPDATE``.
+commit; upload leases are taken with one conditional ``UPDATE``. Transactions that may leave
+garbage behind (an unlink, a deleted manifest, a deleted or moved tag, a new blob) enqueue the
+candidates for the garbage collector themselves (see ``gc.py``).
 
 The statements of the frequent calls are built once, with bound parameters: building a
 SQLAlchemy expression takes several times longer than running a point query on SQLite.
@@ -34,6 +36,7 @@ from dockyard.metadata.base import (
     UploadRecord,
 )
 from dockyard.metadata.engine import Database
+from dockyard.metadata.gc import enqueue_blobs, enqueue_manifests, remove_manifest
 from dockyard.metadata.schema import (
     blobs,
     manifest_blobs,
@@ -181,17 +184,21 @@ _PRESENT_CHILDREN = _key_share(
         manifests.c.digest.in_(bindparam("digests", expanding=True)),
     )
 )
-# Explicit rather than relying on ON DELETE CASCADE, which SQLite enforces only when the
-# connection enabled foreign keys.
-_DELETE_MANIFEST = (
-    *(
-        delete(table).where(table.c.manifest_id == bindparam("manifest_id"))
-        for table in (tag_table, manifest_blobs, manifest_children)
-    ),
-    delete(manifests).where(manifests.c.id == bindparam("manifest_id")),
+_TAGGED_MANIFEST_ID = select(tag_table.c.manifest_id).where(
+    tag_table.c.repository_id == bindparam("repository_id"), tag_table.c.name == bindparam("tag")
 )
 _DELETE_TAG = delete(tag_table).where(
-    tag_table.c.repository_id == _REPOSITORY_ID_OF, tag_table.c.name == bindparam("tag")
+    tag_table.c.repository_id == bindparam("repository_id"), tag_table.c.name == bindparam("tag")
+)
+# The manifests that tags point at before they are moved (garbage candidates once untagged).
+_RETAGGED = select(manifests.c.digest).where(
+    manifests.c.id.in_(
+        select(tag_table.c.manifest_id).where(
+            tag_table.c.repository_id == bindparam("repository_id"),
+            tag_table.c.name.in_(bindparam("names", expanding=True)),
+            tag_table.c.manifest_id != bindparam("manifest_id"),
+        )
+    )
 )
 
 _UPLOAD_COLUMNS = (
@@ -313,11 +320,24 @@ def _tx_link_blob(conn: Connection, repository: str, digest: str, size: int) -> 
     now = _now()
     repository_id = _create_repository(conn, repository)
     values = {"digest": digest, "size": size, "created_at": now}
-    _ensure(conn, _INSERT_BLOB, values, _BLOB_KEY_SHARE, {"digest": digest}, f"blob {digest}")
+    _, created = _ensure(
+        conn, _INSERT_BLOB, values, _BLOB_KEY_SHARE, {"digest": digest}, f"blob {digest}"
+    )
     conn.execute(
         _INSERT_REPOSITORY_BLOB[conn.dialect.name],
         {"repository_id": repository_id, "digest": digest, "created_at": now},
     )
+    if created:
+        # A new blob that no manifest may ever reference.
+        enqueue_blobs(conn, [digest], now)
+
+
+def _tx_unlink_blob(conn: Connection, repository: str, digest: str) -> bool:
+    parameters = {"repository": repository, "digest": digest}
+    if _rowcount(conn.execute(_UNLINK_BLOB, parameters)) == 0:
+        return False
+    enqueue_blobs(conn, [digest], _now())
+    return True
 
 
 def _tx_complete_upload(
@@ -363,9 +383,12 @@ def _point_tags(
 ) -> None:
     # Sorted and de-duplicated: one upsert may not touch a row twice, and a fixed order
     # keeps concurrent writers of overlapping tag sets from deadlocking.
+    names = sorted(set(names))
+    parameters = {"repository_id": repository_id, "names": names, "manifest_id": manifest_id}
+    retagged = list(conn.execute(_RETAGGED, parameters).scalars())
     rows = [
         {"repository_id": repository_id, "name": n, "manifest_id": manifest_id, "updated_at": now}
-        for n in sorted(set(names))
+        for n in names
     ]
     insert = (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(tag_table)
     insert = insert.values(rows)
@@ -377,6 +400,7 @@ def _point_tags(
         },
     )
     conn.execute(upsert)
+    enqueue_manifests(conn, repository_id, retagged, now)
 
 
 def _tx_put_manifest(conn: Connection, manifest: ManifestRecord, tags: Sequence[str]) -> None:
@@ -413,8 +437,23 @@ def _tx_delete_manifest(conn: Connection, repository: str, digest: str) -> bool:
     manifest_id = conn.execute(_MANIFEST_ID, key).scalar_one_or_none()
     if manifest_id is None:
         return False
-    for statement in _DELETE_MANIFEST:
-        conn.execute(statement, {"manifest_id": manifest_id})
+    remove_manifest(conn, repository_id, manifest_id, digest, _now())
+    return True
+
+
+def _tx_delete_tag(conn: Connection, repository: str, tag: str) -> bool:
+    repository_id = _repository_id(conn, repository)
+    if repository_id is None:
+        return False
+    key = {"repository_id": repository_id, "tag": tag}
+    manifest_id = conn.execute(_TAGGED_MANIFEST_ID, key).scalar_one_or_none()
+    if manifest_id is None:
+        return False
+    conn.execute(_DELETE_TAG, key)
+    digest = conn.execute(
+        select(manifests.c.digest).where(manifests.c.id == manifest_id)
+    ).scalar_one()
+    enqueue_manifests(conn, repository_id, [digest], _now())
     return True
 
 
@@ -479,8 +518,7 @@ class SqlMetadataStore:
         await self._db.transaction(_tx_link_blob, repository, digest, size)
 
     async def unlink_blob(self, repository: str, digest: str) -> bool:
-        parameters = {"repository": repository, "digest": digest}
-        return await self._db.transaction(_tx_execute, _UNLINK_BLOB, parameters) > 0
+        return await self._db.transaction(_tx_unlink_blob, repository, digest)
 
     # -- manifests and tags ----------------------------------------------------------------
     async def put_manifest(self, manifest: ManifestRecord, tags: Sequence[str] = ()) -> None:
@@ -498,8 +536,7 @@ class SqlMetadataStore:
         return await self._db.transaction(_tx_delete_manifest, repository, digest)
 
     async def delete_tag(self, repository: str, tag: str) -> bool:
-        parameters = {"repository": repository, "tag": tag}
-        return await self._db.transaction(_tx_execute, _DELETE_TAG, parameters) > 0
+        return await self._db.transaction(_tx_delete_tag, repository, tag)
 
     async def list_tags(self, repository: str, limit: int, last: str | None = None) -> list[str]:
         query = (

@@ -1,0 +1,1 @@
+"""Health checks (Distribution's ``health`` section) and the health endpoints."""
