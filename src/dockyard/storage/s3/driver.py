@@ -7,7 +7,7 @@ import builtins
 import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -33,6 +33,12 @@ _CONNECTIONS = 64
 # bound how long one response stays open while a slow client drains it.
 _READ_CHUNK = MiB
 _READ_WINDOW = 64 * MiB
+
+
+def _close_body(body: Any, _done: object) -> None:
+    body.close()
+
+
 REDIRECT_SECONDS = 20 * 60
 """How long a presigned URL stays valid."""
 
@@ -159,17 +165,27 @@ class S3Driver:
                 raise S3Error(f"{path} was deleted while being read") from None
             except Changed:
                 raise S3Error(f"{path} changed while being read") from None
+            # Read one chunk ahead: the next chunk arrives from S3 while this one is sent.
+            read = functools.partial(body.read, _READ_CHUNK)
+            pending: asyncio.Future[bytes] | None = asyncio.ensure_future(self._bucket.run(read))
             try:
-                while position < window:
-                    chunk = await self._bucket.run(functools.partial(body.read, _READ_CHUNK))
+                while pending is not None:
+                    chunk = await pending
+                    pending = None
                     if not chunk:
                         raise S3Error(f"{path}: response ended early at {position}")
                     position += len(chunk)
+                    if position < window:
+                        pending = asyncio.ensure_future(self._bucket.run(read))
                     yield chunk
             finally:
                 # Closing drops the connection of an unfinished response; no other I/O, so it
-                # also works when the generator is finalised without a running loop.
-                body.close()
+                # also works when the generator is finalised without a running loop. A read
+                # still in flight closes the body when it ends, never under its feet.
+                if pending is not None and not pending.done():
+                    pending.add_done_callback(functools.partial(_close_body, body))
+                else:
+                    body.close()
 
     async def writer(self, path: str, offset: int = 0) -> S3Writer:
         key = self._layout.key(_object_path(path))
