@@ -10,6 +10,7 @@ import click
 
 from dockyard import __version__
 from dockyard.config import ConfigError, read_config
+from dockyard.identity.cli import config_option as _config_option
 from dockyard.identity.cli import register as register_identity_commands
 
 __all__ = ["main"]
@@ -148,16 +149,6 @@ def gc(config: str | None, dry_run: bool, delete_untagged: bool) -> None:
 @main.group()
 def user() -> None:
     """Manage the accounts of auth.builtin, in the database the config names."""
-
-
-_config_option = click.option(
-    "--config",
-    "-c",
-    "config",
-    envvar="DOCKYARD_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="The config file (default: $DOCKYARD_CONFIG, else built-in defaults).",
-)
 
 
 def _database_url(config: str | None) -> str:

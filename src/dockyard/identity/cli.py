@@ -12,12 +12,12 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-__all__ = ["audit", "register", "robot", "token"]
+__all__ = ["audit", "config_option", "register", "robot", "token"]
 
 T = TypeVar("T")
 FAILED = 1
 
-_config_option = click.option(
+config_option = click.option(
     "--config",
     "-c",
     "config",
@@ -71,7 +71,7 @@ def token() -> None:
     help="read: pull; write: pull and push; delete: also delete. Repeatable.",
 )
 @click.option("--expires", help="Lifetime: e.g. 12h, 30d, 4w, 1y (default: never expires).")
-@_config_option
+@config_option
 def token_create(
     user: str, name: str, scopes: tuple[str, ...], expires: str | None, config: str | None
 ) -> None:
@@ -96,7 +96,7 @@ def token_create(
 
 @token.command("list")
 @click.argument("user")
-@_config_option
+@config_option
 def token_list(user: str, config: str | None) -> None:
     """List USER's tokens: name, scopes, created, expires, last used."""
     from dockyard.identity.commands import list_tokens
@@ -119,7 +119,7 @@ def token_list(user: str, config: str | None) -> None:
 @token.command("revoke")
 @click.argument("user")
 @click.argument("name")
-@_config_option
+@config_option
 def token_revoke(user: str, name: str, config: str | None) -> None:
     """Revoke USER's token NAME: it stops working at once."""
     from dockyard.identity.commands import revoke_token
@@ -139,7 +139,7 @@ def robot() -> None:
 @robot.command("create")
 @click.argument("organization")
 @click.argument("name")
-@_config_option
+@config_option
 def robot_create(organization: str, name: str, config: str | None) -> None:
     """Create the robot ORGANIZATION+NAME and print its token (shown this once only). It may
     do nothing until granted permissions, like a user."""
@@ -156,7 +156,7 @@ def robot_create(organization: str, name: str, config: str | None) -> None:
 
 @robot.command("list")
 @click.argument("organization")
-@_config_option
+@config_option
 def robot_list(organization: str, config: str | None) -> None:
     """List the robots of ORGANIZATION: name, created."""
     from dockyard.identity.commands import list_robots
@@ -168,7 +168,7 @@ def robot_list(organization: str, config: str | None) -> None:
 @robot.command("delete")
 @click.argument("organization")
 @click.argument("name")
-@_config_option
+@config_option
 def robot_delete(organization: str, name: str, config: str | None) -> None:
     """Delete the robot ORGANIZATION+NAME, its token and its permissions."""
     from dockyard.identity.commands import delete_robot
@@ -211,7 +211,7 @@ def audit() -> None:
 @audit.command("list")
 @_since_option
 @_actor_option
-@_config_option
+@config_option
 def audit_list(since: str | None, actor: str | None, config: str | None) -> None:
     """List events, oldest first: time, actor, client address, action, outcome, detail."""
     from dockyard.identity.commands import audit_events
@@ -225,7 +225,7 @@ def audit_list(since: str | None, actor: str | None, config: str | None) -> None
 @audit.command("export")
 @_since_option
 @_actor_option
-@_config_option
+@config_option
 def audit_export(since: str | None, actor: str | None, config: str | None) -> None:
     """Write events as JSON lines (one object per event, oldest first) to standard output."""
     from dockyard.identity.commands import audit_events, audit_record
