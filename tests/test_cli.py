@@ -14,31 +14,11 @@ import pytest
 from click.testing import CliRunner, Result
 from granian import Granian
 
+from config.test_config_stock import STOCK
 from dockyard import __version__
 from dockyard.cli import main
 from dockyard.config import Config, ConfigError, load_config
 from dockyard.server import APP_TARGET, client_ca_bundle, granian_options, preflight
-
-STOCK = """\
-version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/registry
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-"""
 
 
 def _write(tmp_path: Path, text: str) -> str:

@@ -69,7 +69,8 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await open_store(config.database_url)
+        # `dockyard serve` migrated the schema once before forking the workers.
+        store = await open_store(config.database_url, migrate=False)
         # Built here: auth.builtin keeps its accounts in the metadata's database.
         access = access_controller(config.auth, store.database, host=config.http.host)
         cache = await open_cache(config.redis or None)
