@@ -3,6 +3,7 @@
     python bench/run.py [--rounds N] [--quick] [--storage {filesystem,s3}] [--output FILE]
                         [--json FILE]
     python bench/run.py --scaling [--quick] [--output FILE] [--json FILE]
+    python bench/run.py --gc [--quick] [--output FILE] [--json FILE]
 
 Each round starts both registries afresh, each in a fresh temp dir, and runs every workload on
 Dockyard and then at once on Distribution, so that each pair of numbers is taken under the same
@@ -10,7 +11,8 @@ conditions; the memory workload then gets one more freshly started server each. 
 gives each registry's median over the rounds and the median of the paired per-round ratios.
 With ``--storage s3`` both keep their blobs on one S3-compatible server (and Dockyard its
 metadata in PostgreSQL), and the blob pulls run again with redirects off. ``--scaling`` times
-listing pages as both registries grow (see ``scaling.py``).
+listing pages as both registries grow (see ``scaling.py``); ``--gc`` times garbage collection
+on registries of 10k and 100k manifests (see ``gcbench.py``).
 """
 
 from __future__ import annotations
@@ -333,6 +335,25 @@ def _scaling(args: argparse.Namespace, specs: list[ServerSpec]) -> int:
     return 1 if result.errors() else 0
 
 
+def _gc(args: argparse.Namespace) -> int:
+    from gcbench import CASES, QUICK_CASES, header_lines, render, run_cases
+
+    started_at = datetime.datetime.now().isoformat(timespec="seconds")
+    load_start = _load()
+    started = time.monotonic()
+    command = args.distribution_cmd or "docker-registry"
+    results = run_cases(QUICK_CASES if args.quick else CASES, args.workdir, command)
+    what = "garbage collection" + (" (--quick sizes)" if args.quick else "")
+    header = _common_header(started_at, time.monotonic() - started, load_start, what)
+    text = render(results, header + header_lines(args.workdir))
+    print(text)
+    if args.output:
+        args.output.write_text(text)
+    if args.json:
+        _write_json(args.json, [dataclasses.asdict(r) for r in results])
+    return 1 if any(r.errors or r.distribution_error for r in results) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, help="rounds (default 3; 1 with --quick)")
@@ -354,6 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time catalog and tag-list pages as both registries grow (filesystem storage)",
     )
+    parser.add_argument(
+        "--gc",
+        action="store_true",
+        help="time garbage collection on 10k and 100k manifests (filesystem storage)",
+    )
     parser.add_argument("--output", type=Path, help="also write the Markdown report here")
     parser.add_argument("--json", type=Path, help="write every per-round measurement here")
     parser.add_argument("--logs", type=Path, help="keep each server's log in this directory")
@@ -368,8 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.scaling and (args.storage != "filesystem" or args.rounds):
         parser.error("--scaling runs once, on filesystem storage: no --storage s3, no --rounds")
+    if args.gc and (args.storage != "filesystem" or args.rounds or args.scaling):
+        parser.error("--gc runs once, on filesystem storage: no --storage s3, --rounds, --scaling")
 
-    missing = [] if args.scaling else missing_tools()
+    missing = [] if args.scaling or args.gc else missing_tools()
     if (
         shutil.which(
             args.distribution_cmd.split()[0] if args.distribution_cmd else "docker-registry"
@@ -384,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     specs = [dockyard(args.dockyard_cmd), distribution(args.distribution_cmd)]
     assert [s.name for s in specs] == [DOCKYARD, DISTRIBUTION]
     try:
+        if args.gc:
+            return _gc(args)
         if args.scaling:
             return _scaling(args, specs)
         return _benchmark(args, specs)

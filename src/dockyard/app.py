@@ -20,8 +20,9 @@ from dockyard.api.base import (
     registry_error_handler,
     unexpected_error_handler,
 )
-from dockyard.api.middleware import StaticHeaders
+from dockyard.api.middleware import StaticHeaders, TrustedProxies
 from dockyard.api.routes import routes
+from dockyard.auth.builtin import BuiltinAccess
 from dockyard.auth.factory import access_controller
 from dockyard.cache.factory import open_cache
 from dockyard.config import Config, load_config
@@ -29,7 +30,15 @@ from dockyard.core.gc import Placements
 from dockyard.core.policy import Policy
 from dockyard.core.registry import Registry
 from dockyard.errors import RegistryError
+from dockyard.events.service import EventService
+from dockyard.hub.retention import purge_audit_forever
+from dockyard.hub.search import discovery
+from dockyard.hub.webhooks import Webhooks
 from dockyard.jobs import Jobs
+from dockyard.lifecycle.pulls import PullRecorder
+from dockyard.lifecycle.quotas import Quotas
+from dockyard.lifecycle.runtime import retain_forever
+from dockyard.lifecycle.service import LifecycleService
 from dockyard.maintenance import collect_garbage_forever, purge_uploads_forever
 from dockyard.metadata.base import MetadataStore
 from dockyard.metadata.cached import CachedMetadataStore
@@ -39,6 +48,8 @@ from dockyard.observability.logging import configure_logging
 from dockyard.operations import Operations
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import open_storage
+from dockyard.ui.routes import routes as ui_routes
+from dockyard.ui.state import build_ui, ui_enabled
 
 __all__ = ["create_app", "from_environment"]
 
@@ -72,19 +83,41 @@ def create_app(config: Config) -> Starlette:
         # `dockyard serve` migrated the schema once before forking the workers.
         store = await open_store(config.database_url, migrate=False)
         # Built here: auth.builtin keeps its accounts in the metadata's database.
-        access = access_controller(config.auth, store.database, host=config.http.host)
+        access = access_controller(
+            config.auth,
+            store.database,
+            host=config.http.host,
+            data_directory=config.data_directory,
+        )
         cache = await open_cache(config.redis or None)
         # Redis, when configured, caches hot facts for every replica (see metadata/cached.py).
-        metadata: MetadataStore = store if cache is None else CachedMetadataStore(store, cache)
+        metadata: MetadataStore = (
+            store
+            if cache is None
+            else CachedMetadataStore(
+                store,
+                cache,
+                stats=None if ops.metrics is None else ops.metrics.cache_stats("redis"),
+            )
+        )
         # What the garbage collector removes must leave the cache too.
         invalidate = metadata.invalidate if isinstance(metadata, CachedMetadataStore) else None
         metadata = ops.metadata(metadata)
+        # Content events for notification endpoints and the audit log (none: no writes).
+        events = EventService(config, store.database, ops.metrics)
+        # Pulls per tag, counted in memory and written every second (and at shutdown).
+        pulls = PullRecorder(store.database)
+        # Rules, quotas, policies and usage; the management API reaches it here.
+        app.state.lifecycle = LifecycleService(store.database, invalidate)
         registry = Registry(
             storage,
             metadata,
             policy,
             redirects=not config.storage.redirect.disable,
             placements=Placements(GcStore(store.database)),
+            events=events.sink,
+            quotas=Quotas(store.database),
+            pulls=pulls,
         )
         app.state.context = Context(
             registry=registry,
@@ -92,7 +125,14 @@ def create_app(config: Config) -> Starlette:
             host=config.http.host,
             relative_urls=config.http.relativeurls,
         )
-        tasks: list[asyncio.Task[None]] = []
+        if isinstance(access, BuiltinAccess) and access.authority is not None:
+            # Search, stars and READMEs, for /v1/search and the UI.
+            found = app.state.discovery = discovery(store.database, access.authority)
+            # Repository webhooks, for the management API (sent by the event service).
+            app.state.webhooks = Webhooks(store.database, config.hub.webhooks)
+            if ui_enabled(config):
+                app.state.ui = build_ui(config, store.database, access, registry, found)
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(pulls.run())]
         purging = maintenance.uploadpurging
         if purging.enabled and not maintenance.readonly.enabled:
             tasks.append(
@@ -112,20 +152,49 @@ def create_app(config: Config) -> Starlette:
                     collect_garbage_forever(config.gc, store.database, storage, invalidate)
                 )
             )
+        retention = config.retention
+        if retention.enabled and not maintenance.readonly.enabled:
+            tasks.append(
+                asyncio.create_task(
+                    retain_forever(app.state.lifecycle, Jobs(store.database), retention.interval)
+                )
+            )
+        if isinstance(access, BuiltinAccess) and access.issuer is not None:
+            builtin = access.settings
+            if builtin.audit_retention is not None and not maintenance.readonly.enabled:
+                tasks.append(
+                    asyncio.create_task(
+                        purge_audit_forever(
+                            access.issuer.store,
+                            Jobs(store.database),
+                            builtin.audit_retention,
+                            builtin.audit_purge_interval,
+                        )
+                    )
+                )
         try:
-            async with ops.running(storage, metadata):
+            async with ops.running(storage, metadata), events.running():
                 yield
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await pulls.flush()
+            except Exception:
+                log.exception("writing pull counts at shutdown failed")
             await metadata.close()
             if cache is not None:
                 await cache.close()
 
     return Starlette(
-        routes=[*ops.routes(), *routes()],
-        middleware=ops.middleware(Middleware(StaticHeaders, headers=config.http.headers)),
+        # The UI's paths come last and are all explicit: they shadow none of the others.
+        routes=[*ops.routes(), *routes(), *(ui_routes() if ui_enabled(config) else [])],
+        middleware=[
+            # Outermost: everything inside sees the client address that may be believed.
+            Middleware(TrustedProxies, proxies=config.http.trustedproxies),
+            *ops.middleware(Middleware(StaticHeaders, headers=config.http.headers)),
+        ],
         exception_handlers={
             RegistryError: registry_error_handler,
             HTTPException: http_exception_handler,

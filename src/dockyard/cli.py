@@ -12,6 +12,7 @@ from dockyard import __version__
 from dockyard.config import ConfigError, read_config
 from dockyard.identity.cli import config_option as _config_option
 from dockyard.identity.cli import register as register_identity_commands
+from dockyard.lifecycle.cli import register as register_lifecycle_commands
 
 __all__ = ["main"]
 
@@ -117,9 +118,16 @@ def migrate(config: str | None, check: bool) -> None:
 @click.argument("config", required=False, envvar="DOCKYARD_CONFIG", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
 @click.option("--delete-untagged", is_flag=True, help="Also remove untagged manifests.")
-def gc(config: str | None, dry_run: bool, delete_untagged: bool) -> None:
+@click.option(
+    "--rescan",
+    is_flag=True,
+    help="First make every stored blob and manifest a candidate once (storage adopted from "
+    "elsewhere, lost queues); queues even in a dry run.",
+)
+def gc(config: str | None, dry_run: bool, delete_untagged: bool, rescan: bool) -> None:
     """Collect garbage once: blobs nothing references or links (after gc.grace), and with
-    --delete-untagged (or gc.deleteuntagged) manifests no tag or index needs."""
+    --delete-untagged (or gc.deleteuntagged) manifests no tag or index needs. A dry run
+    follows chains (an untagged index, its children, their blobs) and changes nothing."""
     import asyncio
 
     from dockyard.maintenance import collect_garbage
@@ -131,15 +139,20 @@ def gc(config: str | None, dry_run: bool, delete_untagged: bool) -> None:
     _warn(loaded.warnings)
     untagged = True if delete_untagged else None
     try:
-        report = asyncio.run(collect_garbage(loaded.config, dry_run, untagged))
+        report = asyncio.run(collect_garbage(loaded.config, dry_run, untagged, rescan=rescan))
     except Exception as error:  # the message only: the URL may hold a password
         click.echo(f"dockyard: gc: {type(error).__name__}: {error}", err=True)
         sys.exit(SERVE_ERROR_EXIT)
     verb = "would remove" if dry_run else "removed"
+    if report.rescan is not None:
+        click.echo(
+            f"rescan queued {report.rescan.blobs} blob(s), {report.rescan.manifests} "
+            f"manifest(s), {report.rescan.stored} stored blob(s) without a row"
+        )
     for repository, digest in report.manifests:
         click.echo(f"manifest {repository}@{digest}")
     for digest in report.blobs:
-        click.echo(f"blob {digest}")
+        click.echo(f"blob {digest} {report.sizes.get(digest, 0)}")
     click.echo(
         f"{verb} {len(report.manifests)} manifest(s), {len(report.blobs)} blob(s), "
         f"{report.bytes_freed} byte(s)"
@@ -220,3 +233,4 @@ def user_list(config: str | None) -> None:
 
 
 register_identity_commands(main)
+register_lifecycle_commands(main)

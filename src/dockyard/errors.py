@@ -25,6 +25,11 @@ HTTP status. One handler in ``api/base.py`` renders them as the spec's JSON enve
     ├── TooManyRequests        TOOMANYREQUESTS         429
     ├── TokenRequestInvalid    TOKEN_REQUEST_INVALID   400
     ├── EndpointUnknown        NOT_FOUND               404
+    ├── ResourceUnknown        NOT_FOUND               404
+    ├── RequestInvalid         REQUEST_INVALID         400
+    ├── Conflict               CONFLICT                409
+    ├── TagImmutable           TAG_IMMUTABLE           409
+    ├── QuotaExceeded          DENIED                  403
     └── Unavailable            UNAVAILABLE             503
 """
 
@@ -37,6 +42,7 @@ __all__ = [
     "BlobUnknown",
     "BlobUploadInvalid",
     "BlobUploadUnknown",
+    "Conflict",
     "Denied",
     "DigestInvalid",
     "EndpointUnknown",
@@ -47,9 +53,13 @@ __all__ = [
     "NameInvalid",
     "NameUnknown",
     "PaginationInvalid",
+    "QuotaExceeded",
     "RangeInvalid",
     "RegistryError",
+    "RequestInvalid",
+    "ResourceUnknown",
     "SizeInvalid",
+    "TagImmutable",
     "TagInvalid",
     "TokenRequestInvalid",
     "TooManyRequests",
@@ -205,6 +215,48 @@ class EndpointUnknown(RegistryError):
     code = "NOT_FOUND"
     status = 404
     message = "no such endpoint"
+
+
+class ResourceUnknown(RegistryError):
+    """A user, organization, team, token or robot the management API does not know."""
+
+    code = "NOT_FOUND"
+    status = 404
+    message = "resource unknown"
+
+
+class RequestInvalid(RegistryError):
+    """A management API request whose body or parameters are malformed."""
+
+    code = "REQUEST_INVALID"
+    status = 400
+    message = "invalid request"
+
+
+class Conflict(RegistryError):
+    code = "CONFLICT"
+    status = 409
+    message = "the resource exists already"
+
+
+class TagImmutable(RegistryError):
+    """A push that would move, or a delete that would remove, a tag an immutability rule
+    protects. 409, not 403: the client may do this to other tags; it is the tag's state that
+    conflicts (pushing the same digest again is accepted)."""
+
+    code = "TAG_IMMUTABLE"
+    status = 409
+    message = "tag is immutable"
+
+
+class QuotaExceeded(RegistryError):
+    """A blob that would take a namespace or repository over its storage quota. DENIED and
+    403 as Harbor answers: clients show "denied: <message>" and do not retry, where a 5xx
+    (507) would be retried and 413 speaks of the request's size, not the store's."""
+
+    code = "DENIED"
+    status = 403
+    message = "storage quota exceeded"
 
 
 class Unavailable(RegistryError):

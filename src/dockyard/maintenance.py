@@ -65,9 +65,14 @@ async def collect_garbage_forever(
 
 
 async def collect_garbage(
-    config: Config, dry_run: bool = False, delete_untagged: bool | None = None
+    config: Config,
+    dry_run: bool = False,
+    delete_untagged: bool | None = None,
+    *,
+    rescan: bool = False,
 ) -> GcReport:
-    """One collection over the registry ``config`` describes (``dockyard gc``)."""
+    """One collection over the registry ``config`` describes (``dockyard gc``), after a
+    rescan that queues every stored blob and manifest if ``rescan``."""
     # Imported here: the command needs them, the server imports this module too.
     from dockyard.cache.factory import open_cache
     from dockyard.metadata.cached import CachedMetadataStore
@@ -80,7 +85,10 @@ async def collect_garbage(
     try:
         changed = None if cache is None else CachedMetadataStore(store, cache).invalidate
         gc = collector(config.gc, store.database, storage, changed, delete_untagged)
-        return await gc.run(dry_run)
+        rescanned = await gc.rescan() if rescan else None
+        report = await gc.run(dry_run)
+        report.rescan = rescanned
+        return report
     finally:
         await store.close()
         if cache is not None:

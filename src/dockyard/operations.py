@@ -23,6 +23,7 @@ from dockyard.health.checks import (
 from dockyard.health.endpoints import HealthGate, health_routes
 from dockyard.metadata.base import MetadataStore
 from dockyard.observability.accesslog import Observer, RequestLog, log_access
+from dockyard.observability.tracing import TracingMiddleware, open_tracing
 from dockyard.storage.base import StorageDriver
 
 if TYPE_CHECKING:
@@ -47,20 +48,22 @@ class Operations:
             self.metrics = Metrics()
         self.checks = HealthChecks()
         self.readiness = HealthChecks()
+        # Made here, in the worker: the exporter's thread must not be forked.
+        self.tracing = open_tracing(config)
 
     def storage(self, driver: StorageDriver) -> StorageDriver:
-        if self.metrics is None:
+        if self.metrics is None and self.tracing is None:
             return driver
         from dockyard.observability.storage import MeteredStorage
 
-        return MeteredStorage(driver, self.metrics)
+        return MeteredStorage(driver, self.metrics, self.tracing)
 
     def metadata(self, store: MetadataStore) -> MetadataStore:
-        if self.metrics is None:
+        if self.metrics is None and self.tracing is None:
             return store
         from dockyard.observability.metadata import MeteredMetadata
 
-        return MeteredMetadata(store, self.metrics)
+        return MeteredMetadata(store, self.metrics, self.tracing)
 
     def middleware(self, *inner: Middleware) -> list[Middleware]:
         """The request log outermost (it sees every answer, the gate's included), then
@@ -70,8 +73,12 @@ class Operations:
             observers.append(log_access)
         if self.metrics is not None:
             observers.append(self.metrics.observe_request)
+        tracing = []
+        if self.tracing is not None:
+            tracing.append(Middleware(TracingMiddleware, tracing=self.tracing))
         return [
             Middleware(RequestLog, observers=observers),
+            *tracing,
             *inner,
             Middleware(HealthGate, checks=self.checks),
         ]
@@ -108,3 +115,5 @@ class Operations:
             await self.readiness.stop()
             if self.metrics is not None:
                 self.metrics.close()
+            if self.tracing is not None:
+                self.tracing.shutdown()

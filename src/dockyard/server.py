@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import secrets
+import signal
 import socket
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 from dockyard.config import Config, ConfigError, Problem, TlsConfig, parse_tcp_address
 from dockyard.observability.logging import configure_logging
 from dockyard.observability.reporting import reporting_warnings
+from dockyard.observability.tracing import tracing_problems
 
 __all__ = [
     "APP_TARGET",
@@ -79,6 +81,7 @@ def preflight(config: Config) -> list[str]:
         warnings.extend(reporting_warnings(config))
     except ConfigError as exc:
         problems.extend(exc.problems)
+    problems.extend(tracing_problems(config, os.environ))
     if problems:
         raise ConfigError(problems)
     return warnings
@@ -136,7 +139,24 @@ def serve(config: Config, config_path: str | None) -> None:
             server = Granian(**options)
         except OSError as exc:  # ssl.SSLError included
             raise ServeError(f"http.tls: cannot load the certificate and key: {exc}") from None
+        os.register_at_fork(after_in_child=restore_default_signals)
         server.serve()
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def restore_default_signals() -> None:
+    """In a freshly forked worker, let SIGTERM and SIGINT stop it until Granian installs
+    the worker's own handlers.
+
+    Granian forks its workers after installing its parent's handlers, which only set a flag
+    on the parent's server object. A worker inherits them, so a stop signal that reaches it
+    while it is still loading the app (Granian's shutdown, right after a start or a respawn)
+    set that flag in the worker's copy and was lost: the worker went on to serve, and the
+    parent waited for it forever."""
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_DFL)
 
 
 def _share_metrics(config: Config, scratch: Path) -> None:

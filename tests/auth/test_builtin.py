@@ -88,8 +88,6 @@ def test_login_limits_from_config(key: str) -> None:
 @pytest.mark.parametrize(
     ("params", "path", "message"),
     [
-        ({"signingkeys": None}, "auth.builtin.signingkeys", "required"),
-        ({"signingkeys": []}, "auth.builtin.signingkeys", "required"),
         ({"signingkeys": ["/nonexistent/key.pem"]}, "auth.builtin.signingkeys", "cannot read"),
         ({"signingkeys": [42]}, "auth.builtin.signingkeys", "list of strings"),
         ({"tokenexpiration": "30s"}, "auth.builtin.tokenexpiration", "at least 60"),
@@ -101,6 +99,8 @@ def test_login_limits_from_config(key: str) -> None:
         ({"maxfailuresperaddress": "ten"}, "auth.builtin.maxfailuresperaddress", "whole number"),
         ({"maxfailuresperaddress": True}, "auth.builtin.maxfailuresperaddress", "whole number"),
         ({"failurewindow": "0s"}, "auth.builtin.failurewindow", "at least 1"),
+        ({"ldap": {"url": "ldap://x"}}, "auth.builtin.ldap.usersearchbase", "required"),
+        ({"ldap": "ldap://x"}, "auth.builtin.ldap", "must be a mapping"),
     ],
 )
 def test_bad_parameters(key: str, params: dict[str, Any], path: str, message: str) -> None:
@@ -144,8 +144,12 @@ def test_factory_builds_builtin(key: str) -> None:
     # Without the database (checking a config) it verifies but issues nothing.
     assert controller.issuer is None
     assert BuiltinAccess.from_options({"signingkeys": [key]}).issuer is None
+    # No key configured and no data directory (checking a config): a key of the moment.
+    checking = access_controller({"builtin": None})
+    assert isinstance(checking, BuiltinAccess)
+    assert checking.settings.keys.signer.algorithm == "ES256"
     with pytest.raises(AuthConfigError, match=r"auth\.builtin\.signingkeys"):
-        access_controller({"builtin": None})
+        access_controller({"builtin": {"signingkeys": ["/nonexistent/key.pem"]}})
 
 
 # -- challenges and realm -------------------------------------------------------------------------

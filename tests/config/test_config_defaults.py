@@ -93,7 +93,6 @@ def test_database(config: Config) -> None:
 def test_loose_sections_are_empty(config: Config) -> None:
     for name in (
         "auth",
-        "notifications",
         "redis",
         "middleware",
         "reporting",

@@ -352,7 +352,11 @@ def test_every_documented_option(tmp_path: Path) -> None:
     assert http.tls.letsencrypt.hosts == ["myregistryaddress.org"]
     assert http.debug is not None
     assert http.debug.prometheus.enabled is True
-    assert config.notifications["endpoints"][0]["name"] == "alistener"
+    endpoint = config.notifications.endpoints[0]
+    assert endpoint.name == "alistener"
+    assert endpoint.headers == {"Authorization": ["Bearer token"]}
+    assert endpoint.ignores("pull", None)
+    assert config.notifications.events.includereferences is True
     assert config.redis["addrs"] == ["localhost:6379"]
     assert config.health.http[0].timeout == 3.0
     assert config.health.http[0].headers == {

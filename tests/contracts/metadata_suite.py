@@ -17,14 +17,17 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from dockyard.events.outbox import Outbox
 from dockyard.metadata.base import (
     BlobRecord,
     ManifestRecord,
     MetadataStore,
     MissingReferences,
+    OutboxEvent,
     UploadBusy,
     UploadRecord,
 )
@@ -104,6 +107,22 @@ async def walk(page: int, lister: Callable[..., Awaitable[list[str]]], *args: st
         if len(chunk) < page:
             return names
         last = chunk[-1]
+
+
+def outbox_of(store: MetadataStore) -> Outbox:
+    """The outbox in the store's database (through wrappers such as the cached store)."""
+    inner: Any = store
+    while not hasattr(inner, "database"):
+        inner = inner._store
+    return Outbox(inner.database)
+
+
+def event(number: int, *consumers: str) -> OutboxEvent:
+    return OutboxEvent(f'{{"n":{number}}}', consumers or ("a", "b"))
+
+
+async def bodies(outbox: Outbox, consumer: str) -> list[str]:
+    return [pending.body for pending in await outbox.pending(consumer, 100)]
 
 
 class MetadataStoreContract:
@@ -626,3 +645,48 @@ class MetadataStoreContract:
             assert await store.get_repository_blob(repository, blob("a")) == BlobRecord(
                 blob("a"), 7
             )
+
+    # -- outbox events ---------------------------------------------------------------------
+
+    async def test_events_commit_with_each_change(self, store: MetadataStore) -> None:
+        outbox = outbox_of(store)
+        await store.link_blob("repo", blob("a"), 1, [event(1)])
+        await store.create_upload(upload("u"))
+        await store.complete_upload("u", "repo", blob("b"), 2, [event(2)])
+        record = manifest("repo", "m", blobs=[blob("a"), blob("b")])
+        await store.put_manifest(record, ["v1"], [event(3), event(4, "b")])
+        assert await store.delete_tag("repo", "v1", [event(5)])
+        assert await store.delete_manifest("repo", record.digest, [event(6)])
+        assert await store.unlink_blob("repo", blob("a"), [event(7)])
+        expected = [f'{{"n":{n}}}' for n in (1, 2, 3, 5, 6, 7)]
+        assert await bodies(outbox, "a") == expected
+        assert await bodies(outbox, "b") == [*expected[:3], '{"n":4}', *expected[3:]]
+        assert await outbox.depth("a") == 6
+        assert await outbox.depth("nobody") == 0
+
+    async def test_no_change_records_no_event(self, store: MetadataStore) -> None:
+        outbox = outbox_of(store)
+        assert not await store.unlink_blob("repo", blob("a"), [event(1)])
+        assert not await store.delete_manifest("repo", blob("m"), [event(2)])
+        assert not await store.delete_tag("repo", "v1", [event(3)])
+        with pytest.raises(MissingReferences):
+            await store.put_manifest(manifest("repo", "m", blobs=[blob("x")]), (), [event(4)])
+        # An event nobody consumes is not written at all.
+        await store.link_blob("repo", blob("a"), 1, [OutboxEvent('{"n":5}', ())])
+        assert await bodies(outbox, "a") == []
+        assert await outbox.sweep() == 0
+
+    async def test_acknowledged_events_are_forgotten(self, store: MetadataStore) -> None:
+        outbox = outbox_of(store)
+        for n in range(3):
+            await store.link_blob("repo", blob(f"{n}"), 1, [event(n)])
+        first = await outbox.pending("a", 2)
+        assert [p.body for p in first] == ['{"n":0}', '{"n":1}']
+        await outbox.acknowledge("a", [p.id for p in first])
+        assert await bodies(outbox, "a") == ['{"n":2}']
+        assert len(await bodies(outbox, "b")) == 3
+        await outbox.acknowledge("b", [p.id for p in await outbox.pending("b", 10)])
+        await outbox.acknowledge("a", [p.id for p in await outbox.pending("a", 10)])
+        # Every event was deleted with its last delivery: nothing is left to sweep.
+        assert await outbox.sweep() == 0
+        assert await bodies(outbox, "a") == await bodies(outbox, "b") == []

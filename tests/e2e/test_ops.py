@@ -288,6 +288,47 @@ def test_metrics_count_requests_across_workers(
     assert value(after, "dockyard_uploads_in_progress") == 0
 
 
+def test_cache_hits_and_misses_are_scraped(
+    registry_factory: ServerFactory, unused_tcp_port_factory: PortFactory, tmp_path: Path
+) -> None:
+    from cache.redisserver import private_redis
+
+    from .registry import image_manifest
+
+    debug = f"127.0.0.1:{unused_tcp_port_factory()}"
+    with private_redis() as redis_server:
+        server = registry_factory(
+            {
+                "redis": {"addr": redis_server.addr},
+                "http": {"debug": {"addr": debug, "prometheus": {"enabled": True}}},
+            }
+        )
+        metrics = f"http://{debug}/metrics"
+        lookups = "dockyard_cache_lookups_total"
+        with server.client(keepalive=False) as client:  # new connections: both workers serve
+            config = b'{"cached": true}'
+            config_digest = client.push_blob("ops/cached", config)
+            media_type = "application/vnd.oci.image.config.v1+json"
+            body = image_manifest(
+                {"mediaType": media_type, "digest": config_digest, "size": len(config)}
+            )
+            assert client.put_manifest("ops/cached", "v1", body).status_code == 201
+            # Set the cache up and fill it; then every read of the tag is a hit.
+            for _ in range(2):
+                assert client.request("GET", "/v2/ops/cached/manifests/v1").status_code == 200
+            before = scrape(metrics)
+            for _ in range(4):
+                assert client.request("GET", "/v2/ops/cached/manifests/v1").status_code == 200
+            after = scrape(metrics)
+
+    def delta(**labels: str) -> float:
+        return value(after, lookups, **labels) - value(before, lookups, **labels)
+
+    assert value(before, lookups, cache="redis", kind="tag", result="miss") >= 1
+    assert delta(cache="redis", kind="tag", result="hit") == 4
+    assert delta(cache="redis", kind="tag", result="miss") == 0
+
+
 def test_uploads_in_progress(
     registry_factory: ServerFactory, unused_tcp_port_factory: PortFactory
 ) -> None:
@@ -505,7 +546,7 @@ def test_reporting_is_accepted_with_a_warning(
     errors = server.stderr_path.read_text()
     assert "reporting.bugsnag: ignored, not supported" in errors
     assert "reporting.newrelic: ignored, not supported; use Prometheus metrics" in errors
-    assert "OpenTelemetry" in errors
+    assert "or OpenTelemetry tracing (tracing.otlp.endpoint)" in errors
     assert "log.hooks: ignored, not supported" in errors
     assert "bugsnag-key-123" not in errors
     assert "newrelic-key-456" not in errors
@@ -515,15 +556,25 @@ def test_reporting_is_accepted_with_a_warning(
     assert "warning: reporting.newrelic: ignored" in checked.stderr
 
 
-def test_opentelemetry_switch_refuses_without_the_packages(tmp_path: Path) -> None:
+def test_opentelemetry_switch_refuses_without_the_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An empty ``opentelemetry`` package first on the path hides the installed one.
+    (tmp_path / "hide" / "opentelemetry").mkdir(parents=True)
+    (tmp_path / "hide" / "opentelemetry" / "__init__.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "hide"))
     path = tmp_path / "config.yml"
     path.write_text("version: 0.1\nreporting:\n  opentelemetry:\n    enabled: true\n")
     checked = _check_config(path)
     assert checked.returncode == 2
-    assert "reporting.opentelemetry.enabled: " in checked.stderr
-    assert "OpenTelemetry" in checked.stderr
+    assert "tracing: tracing needs the OpenTelemetry packages" in checked.stderr
+    assert "pip install 'dockyard[tracing]'" in checked.stderr
     path.write_text("version: 0.1\nreporting:\n  opentelemetry:\n    enabled: false\n")
     assert _check_config(path).returncode == 0
+    path.write_text("version: 0.1\nreporting:\n  opentelemetry:\n    enabled: maybe\n")
+    checked = _check_config(path)
+    assert checked.returncode == 2
+    assert "reporting.opentelemetry.enabled: must be true or false" in checked.stderr
 
 
 def test_a_taken_debug_address_fails_at_start(
@@ -645,3 +696,68 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "", done.stderr
+
+
+# Trusted proxies -------------------------------------------------------------------------------
+def _login(url: str, user: str, password: str, source: str, **headers: str) -> httpx.Response:
+    """A token request from the loopback address ``source``, with extra headers."""
+    from .test_builtin_auth import _basic
+
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=30) as http:
+        return http.get(
+            f"{url}/token",
+            params=[("service", "dockyard"), ("scope", "repository:alice/app:pull")],
+            headers={"Authorization": _basic(user, password), **headers},
+        )
+
+
+def test_forwarded_headers_count_from_trusted_proxies_only(
+    registry_factory: ServerFactory, tmp_path: Path
+) -> None:
+    from auth.builtin_setup import write_key
+
+    from .test_access_tokens import _dockyard
+    from .test_builtin_auth import USERS, _builtin_config, _start_site
+
+    proxy, stranger = "127.0.0.2", "127.0.0.3"
+    config = _builtin_config(write_key(tmp_path / "key.pem"))
+    config["auth"]["builtin"].update({"maxfailuresperaddress": 2, "failurewindow": "10m"})
+    config["http"] = {"trustedproxies": [f"{proxy}/32", "10.0.0.0/8"]}
+    site = _start_site(registry_factory, config)
+    url = site.url
+
+    # A stranger rotating X-Forwarded-For is still one address to the login limit.
+    for n in range(2):
+        spoofed = {"X-Forwarded-For": f"203.0.113.{n}", "Forwarded": f"for=203.0.113.{n}"}
+        assert_error(_login(url, "bob", "guess", stranger, **spoofed), 401, "UNAUTHORIZED")
+    limited = _login(url, "alice", USERS["alice"], stranger, **{"X-Forwarded-For": "203.0.113.9"})
+    assert_error(limited, 429, "TOOMANYREQUESTS")
+
+    # Through the proxy, each client is its own address, whatever it prepended itself; the
+    # proxy's own hops (10.x) are skipped.
+    chain = {"X-Forwarded-For": "192.0.2.66, 198.51.100.7, 10.1.2.3"}
+    for _ in range(2):
+        assert_error(_login(url, "bob", "guess", proxy, **chain), 401, "UNAUTHORIZED")
+    assert_error(_login(url, "bob", USERS["bob"], proxy, **chain), 429, "TOOMANYREQUESTS")
+    other = {"Forwarded": 'for="[2001:db8::5]:4711";proto=https, for=10.9.9.9'}
+    assert _login(url, "bob", USERS["bob"], proxy, **other).status_code == 200
+
+    # Absolute URLs: the proxy's scheme and host, nobody else's.
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "registry.example"}
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=proxy)) as http:
+        challenge = http.get(f"{url}/v2/", headers=forwarded).headers["WWW-Authenticate"]
+    assert 'realm="https://registry.example/token"' in challenge
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=stranger)) as http:
+        challenge = http.get(f"{url}/v2/", headers=forwarded).headers["WWW-Authenticate"]
+    assert f'realm="{url}/token"' in challenge
+
+    # The audit log and the access log name the believed addresses.
+    events = [json.loads(line) for line in _dockyard(site, "audit", "export").splitlines()]
+    addresses = {event["client_address"] for event in events}
+    assert addresses == {stranger, "198.51.100.7", "2001:db8::5"}
+    site.server.stop()
+    access = site.server.workdir.joinpath("stdout.log").read_text()
+    assert f"{stranger} - " in access
+    assert "198.51.100.7 - " in access
+    assert "203.0.113." not in access
+    assert "192.0.2.66" not in access

@@ -118,8 +118,10 @@ class PausingStore(SqlMetadataStore):
             await self._pause()
         return record
 
-    async def put_manifest(self, manifest: ManifestRecord, tags: Any = ()) -> None:
-        await super().put_manifest(manifest, tags)
+    async def put_manifest(
+        self, manifest: ManifestRecord, tags: Any = (), events: Any = ()
+    ) -> None:
+        await super().put_manifest(manifest, tags, events)
         if self.pause_writes:
             await self._pause()
 

@@ -20,6 +20,7 @@ from dockyard.errors import (
     SizeInvalid,
     Unsupported,
 )
+from dockyard.events import context as event_context
 from dockyard.observability.accesslog import SUBJECT_KEY
 from dockyard.reference import validate_name
 
@@ -123,6 +124,8 @@ async def authorize(request: Request, wanted: Sequence[Access]) -> Grant:
     grant = await context(request).access.authorize(info, wanted)
     # For the access log: who made the request.
     request.scope[SUBJECT_KEY] = grant.subject
+    # For content events: the request and actor they come from.
+    event_context.bind(request, grant.subject)
     return grant
 
 

@@ -40,6 +40,8 @@ async def get_blob(request: Request) -> Response | LocalFileResponse:
     if request.method == "HEAD":
         headers["Content-Length"] = str(location.size)
         return Response(status_code=200, headers=headers, media_type=_OCTET_STREAM)
+    # A GET is a pull (a HEAD only asks whether the blob is there).
+    blobs.pulled(name, location)
     range_header = request.headers.get("range")
     ranges = parse_range(range_header, location.size) if range_header else None
     if ranges is None:

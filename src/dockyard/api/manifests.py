@@ -45,6 +45,7 @@ async def get_manifest(request: Request) -> Response:
     }
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers)
+    context(request).registry.manifests.pulled(record, reference)
     return Response(record.payload, status_code=200, headers=headers)
 
 

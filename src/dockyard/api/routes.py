@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dockyard.api import blobs, listing, manifests, referrers, token, uploads
+from dockyard.api import blobs, listing, manage, manifests, referrers, token, uploads
 from dockyard.api.base import authorize
+from dockyard.api.search import get_search
 
 __all__ = ["routes"]
 
@@ -43,4 +44,8 @@ def routes() -> list[Route]:
         Route("/token", token.get_token, methods=["GET"]),
         Route("/token", token.post_token, methods=["POST"]),
         Route("/token/jwks.json", token.get_jwks, methods=["GET"]),
+        # docker search, in Docker Hub's format (auth.builtin; else 404).
+        Route("/v1/search", get_search, methods=["GET"]),
+        # The management API of auth.builtin (404 under any other auth).
+        *manage.routes(),
     ]

@@ -15,13 +15,23 @@ host the request came to. Parameters::
         issuer: dockyard             # the tokens' issuer (default: the service)
         realm: https://...           # optional, see above
         signingkeys: [/etc/dockyard/token-key.pem]   # PEM private keys; the first signs
+                                     # (default: one generated in the data directory)
         tokenexpiration: 5m          # at least 60s (default 5m)
         defaultvisibility: private   # of a repository created by a push (default private)
         maxfailuresperaccount: 10    # failed logins to one account from one address ...
         maxfailuresperaddress: 50    # ... or from one address, per window, before 429
         failurewindow: 15m           # (see dockyard.identity.limits)
+        auditretention: 2160h        # purge audit events and failed-login counters older
+                                     # than this (default: keep them)
+        auditpurgeinterval: 1h       # how often one replica purges (default 1h)
+        ldap: {...}                  # users from LDAP too (see dockyard.identity.ldap)
 
 The token server takes a personal access token (or a robot's) in place of a password.
+
+Without ``signingkeys``, an ES256 key is generated at the first start as
+``token-signing-key.pem`` (mode 0600) in the data directory, and read at every later start by
+every worker. Replicas that do not share the data directory need ``signingkeys``: each would
+otherwise sign with a key of its own.
 
 Listings that span repositories (the catalog) hold only what the caller may pull: the grant
 carries a filter for them (see ``Grant.visible``).
@@ -39,10 +49,12 @@ from dockyard.auth.issuer import TokenIssuer
 from dockyard.auth.jwt import TokenVerifier
 from dockyard.auth.keys import UntrustedKey
 from dockyard.auth.options import AuthConfigError, Options
-from dockyard.auth.signing import SigningKeys
+from dockyard.auth.signing import SigningKey, SigningKeys
 from dockyard.auth.token import TokenAccess
 from dockyard.identity.authority import Authority
 from dockyard.identity.base import IdentityStore, Principal, Visibility
+from dockyard.identity.external import DirectoryAccounts
+from dockyard.identity.ldap import LdapDirectory, LdapSettings
 from dockyard.identity.limits import LoginLimiter, LoginLimits
 from dockyard.identity.passwords import Passwords
 
@@ -62,10 +74,15 @@ _PARAMETERS = frozenset(
         "maxfailuresperaccount",
         "maxfailuresperaddress",
         "failurewindow",
+        "auditretention",
+        "auditpurgeinterval",
+        "ldap",
     }
 )
+GENERATED_KEY = "token-signing-key.pem"
 
 _LIMITS = LoginLimits()
+DEFAULT_PURGE_INTERVAL = 3600.0
 
 
 def _count(options: Options, key: str, default: int) -> int:
@@ -86,23 +103,31 @@ class BuiltinSettings:
     lifetime: float
     default_visibility: Visibility
     login_limits: LoginLimits = dataclasses.field(default_factory=LoginLimits)
+    audit_retention: float | None = None
+    audit_purge_interval: float = DEFAULT_PURGE_INTERVAL
+    ldap: LdapSettings | None = None
 
     @classmethod
-    def from_options(cls, params: Mapping[str, object]) -> BuiltinSettings:
+    def from_options(
+        cls, params: Mapping[str, object], data_directory: str | None = None
+    ) -> BuiltinSettings:
         """Read and check ``auth.builtin``; the signing keys are loaded now, so that a bad one
-        stops the start-up."""
+        stops the start-up. Without ``signingkeys``, the key is the data directory's (made
+        now if there is none), or with no data directory (checking a config) a new one."""
         options = Options("builtin", params, _PARAMETERS)
         service = options.optional_text("service") or DEFAULT_SERVICE
         paths = options.paths("signingkeys")
-        if not paths:
-            raise AuthConfigError(
-                options.path("signingkeys"),
-                "required: a list of PEM private key files (EC or RSA); the first signs",
-            )
         try:
-            keys = SigningKeys.load([Path(p) for p in paths])
+            if paths:
+                keys = SigningKeys.load([Path(p) for p in paths])
+            elif data_directory is not None:
+                path = Path(data_directory) / GENERATED_KEY
+                keys = SigningKeys([SigningKey.load_or_create(path)])
+            else:
+                keys = SigningKeys([SigningKey.generate()])
         except UntrustedKey as exc:
             raise AuthConfigError(options.path("signingkeys"), str(exc)) from None
+        ldap = options.params.get("ldap")
         visibility = options.choice(
             "defaultvisibility", [v.value for v in Visibility], Visibility.PRIVATE.value
         )
@@ -118,6 +143,15 @@ class BuiltinSettings:
                 per_address=_count(options, "maxfailuresperaddress", _LIMITS.per_address),
                 window=options.duration("failurewindow", _LIMITS.window, minimum=1.0),
             ),
+            audit_retention=(
+                options.duration("auditretention", 0.0, minimum=60.0)
+                if options.params.get("auditretention") not in (None, "")
+                else None
+            ),
+            audit_purge_interval=options.duration(
+                "auditpurgeinterval", DEFAULT_PURGE_INTERVAL, minimum=1.0
+            ),
+            ldap=LdapSettings.from_options(ldap) if ldap is not None else None,
         )
 
 
@@ -158,6 +192,11 @@ class BuiltinAccess(TokenAccess):
                 authority=self.authority,
                 passwords=passwords or Passwords(),
                 limiter=LoginLimiter(identity, settings.login_limits),
+                directory=(
+                    DirectoryAccounts(identity, LdapDirectory(settings.ldap), settings.ldap.groups)
+                    if settings.ldap is not None
+                    else None
+                ),
             )
 
     @classmethod

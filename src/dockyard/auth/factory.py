@@ -24,6 +24,7 @@ def access_controller(
     database: Database | None = None,
     *,
     host: str | None = None,
+    data_directory: str | None = None,
 ) -> AccessController:
     """The controller for ``auth`` (provider name -> parameters): none or ``none`` leaves the
     registry open; ``htpasswd`` and ``token`` work as in Distribution; ``builtin`` keeps its
@@ -31,7 +32,8 @@ def access_controller(
     (``http.host``) when it has none; anything else, ``silly`` included, raises
     :class:`AuthConfigError` (a :class:`ValueError`) naming ``auth.<name>``.
     Files named by the parameters are read now, so that a bad one stops the start-up.
-    Without ``database`` (checking a config), ``builtin`` verifies tokens but issues none."""
+    Without ``database`` (checking a config), ``builtin`` verifies tokens but issues none.
+    ``data_directory`` keeps ``builtin``'s generated signing key when none is configured."""
     if not auth:
         return OpenAccess()
     if len(auth) != 1:
@@ -58,5 +60,6 @@ def access_controller(
         return HtpasswdAccess.from_options(params)
     if name == "builtin":
         identity = SqlIdentityStore(database) if database is not None else None
-        return BuiltinAccess(BuiltinSettings.from_options(params), identity, host=host)
+        settings = BuiltinSettings.from_options(params, data_directory)
+        return BuiltinAccess(settings, identity, host=host)
     return TokenAccess.from_options(params)

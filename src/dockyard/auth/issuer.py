@@ -11,11 +11,19 @@ the password's place; a token's scopes cap the actions granted, and a login with
 gets no refresh token (which would outlive the token's revocation and escape its cap).
 Failed logins are limited (:mod:`dockyard.identity.limits`), and every login, good or bad,
 is written to the audit log.
+
+With a directory (LDAP, :mod:`dockyard.identity.external`), a name that has no local account,
+or whose account the directory made, is checked by the directory; local accounts keep their
+local passwords. A directory user gets no refresh token: it would outlive the user's removal
+from the directory, where a password sent again is checked again. A directory that cannot
+answer makes the login a ``503 UNAVAILABLE`` (logged and audited), never a failure counted
+against the user.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 import uuid
@@ -25,8 +33,10 @@ from datetime import UTC, datetime
 
 from dockyard.auth.base import Access
 from dockyard.auth.signing import SigningKeys
+from dockyard.errors import Unavailable
 from dockyard.identity.authority import Authority
 from dockyard.identity.base import AuditEvent, IdentityStore
+from dockyard.identity.external import DirectoryAccounts, DirectoryUnavailable, is_external
 from dockyard.identity.limits import LoginLimiter
 from dockyard.identity.passwords import Passwords
 from dockyard.identity.tokens import looks_like_token, secret_hash
@@ -35,6 +45,8 @@ __all__ = ["BadCredentials", "IssuedToken", "Login", "TokenIssuer", "TooManyFail
 
 # The spec's floor: "a token should never be returned with less than 60 seconds to live".
 MIN_LIFETIME = 60.0
+
+log = logging.getLogger("dockyard.auth.issuer")
 
 
 class BadCredentials(Exception):
@@ -51,11 +63,13 @@ class TooManyFailures(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Login:
-    """Who logged in; with an access token, the actions its scopes allow (else None)."""
+    """Who logged in; with an access token, the actions its scopes allow (else None), and
+    what checked the credentials (for the audit log)."""
 
     subject: str
     cap: frozenset[str] | None = None
     token: str | None = None
+    source: str = "password"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +97,7 @@ class TokenIssuer:
         authority: Authority,
         passwords: Passwords,
         limiter: LoginLimiter | None = None,
+        directory: DirectoryAccounts | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.issuer = issuer
@@ -93,19 +108,37 @@ class TokenIssuer:
         self.authority = authority
         self.passwords = passwords
         self.limiter = limiter
+        self.directory = directory
         self.clock = clock
 
     async def login(self, user: str, password: str) -> str:
         """The user's name if the password is right and the user enabled; else
-        :class:`BadCredentials`, after the same work whatever was wrong."""
+        :class:`BadCredentials`, after the same work whatever was wrong (locally; a
+        directory's answer takes what it takes); :class:`~dockyard.errors.Unavailable` if
+        the directory cannot answer."""
+        return (await self._password_login(user, password)).subject
+
+    async def _password_login(self, user: str, password: str) -> Login:
         credentials = await self.store.credentials(user)
+        if self.directory is not None and is_external(credentials):
+            try:
+                name = await self.directory.login(user, password)
+            except DirectoryUnavailable as exc:
+                log.warning("login of %r: the user directory is unavailable: %s", user[:100], exc)
+                raise Unavailable(
+                    message="the user directory is unavailable; try again later",
+                    headers={"Retry-After": "10"},
+                ) from exc
+            if name is None:
+                raise BadCredentials(user)
+            return Login(name, source="ldap")
         stored = credentials.password_hash if credentials is not None else None
         if not await self.passwords.averify(stored, password):
             raise BadCredentials(user)
         assert credentials is not None
         if credentials.user.disabled:
             raise BadCredentials(user)
-        return credentials.user.name
+        return Login(credentials.user.name)
 
     async def authenticate(self, user: str, password: str, address: str | None = None) -> Login:
         """Log ``user`` in with a password or an access token, from ``address``:
@@ -118,6 +151,9 @@ class TokenIssuer:
                 raise TooManyFailures(wait)
         try:
             login = await self._check(user, password)
+        except Unavailable as exc:
+            await self._audit("login", "unavailable", user, address, str(exc.__cause__)[:500])
+            raise
         except BadCredentials:
             if self.limiter is not None:
                 await self.limiter.failed(user, address)
@@ -125,7 +161,7 @@ class TokenIssuer:
             raise
         if self.limiter is not None:
             await self.limiter.succeeded(user, address)
-        detail = f"token {login.token}" if login.token is not None else "password"
+        detail = f"token {login.token}" if login.token is not None else login.source
         await self._audit("login", "success", user, address, detail)
         return login
 
@@ -135,7 +171,7 @@ class TokenIssuer:
             used = await self.store.use_access_token(secret_hash(password), now)
             if used is not None and used.user == user:
                 return Login(used.user, used.actions, used.token)
-        return Login(await self.login(user, password))
+        return await self._password_login(user, password)
 
     async def _audit(
         self,
@@ -203,6 +239,8 @@ class TokenIssuer:
         }
         if subject is not None:
             claims["sub"] = subject
+        if offline and subject is not None and refresh_token is None and self.directory is not None:
+            offline = not is_external(await self.store.credentials(subject))
         if offline and subject is not None and refresh_token is None:
             refresh_token = secrets.token_urlsafe(32)
             await self.store.add_refresh_token(

@@ -6,11 +6,15 @@ Each key is named in a token's ``kid`` header by its RFC 7638 thumbprint, and al
 published as a JSON Web Key Set for other services to verify tokens with.
 
 EC keys sign with the ES algorithm of their curve (P-256: ES256, P-384: ES384, P-521:
-ES512), RSA keys of at least 2048 bits with RS256.
+ES512), RSA keys of at least 2048 bits with RS256. With no key configured, one is generated
+in the data directory at the first start and kept there (:meth:`SigningKey.load_or_create`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +71,48 @@ class SigningKey:
         except (ValueError, TypeError) as exc:
             raise UntrustedKey(f"{path}: not an unencrypted PEM private key: {exc}") from None
         return cls.of(private, str(path))
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        """A new P-256 key (ES256)."""
+        return cls.of(ec.generate_private_key(ec.SECP256R1()), "generated key")
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> SigningKey:
+        """The key at ``path``, first generated there (ES256, mode 0600) if there is none.
+
+        Every worker and replica sharing the directory may call this at once: each writes
+        a complete key to a file of its own and hard-links it to ``path``, which fails if
+        ``path`` exists, so the first link wins and everyone reads the winner's key.
+        """
+        if path.exists():
+            return cls.load(path)
+        key = cls.generate()
+        pem = key.private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UntrustedKey(f"cannot create a signing key at {path}: {exc.strerror}") from None
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as out:
+                out.write(pem)
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(temporary, path)
+        except FileExistsError:
+            return cls.load(path)
+        except OSError as exc:
+            raise UntrustedKey(f"cannot create a signing key at {path}: {exc.strerror}") from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        return key
 
     def jwk(self) -> dict[str, Any]:
         """The public half as a JWK, with its ``kid``, ``alg`` and ``use``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -95,6 +96,29 @@ class HttpConfig(Model):
     h2c: H2cConfig = H2cConfig()
     workers: int | None = Field(None, ge=1)
     """Dockyard's own: worker processes; default one per core."""
+    trustedproxies: TextList = []
+    """Dockyard's own: addresses or CIDR networks of the reverse proxies whose
+    ``Forwarded``/``X-Forwarded-*`` headers are believed; from anyone else they are ignored."""
+
+    @field_validator("trustedproxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        # One environment variable may list several: "10.0.0.0/8, 192.168.1.2".
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trustedproxies")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"invalid address or network {proxy!r} (expected e.g. 10.0.0.0/8)"
+                ) from None
+        return proxies
 
     @field_validator("net", mode="before")
     @classmethod

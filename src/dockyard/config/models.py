@@ -25,7 +25,9 @@ from dockyard.config.fields import (
     environ_of,
 )
 from dockyard.config.http import HttpConfig
+from dockyard.config.notifications import NotificationsConfig
 from dockyard.config.storage import StorageConfig
+from dockyard.config.tracing import TracingConfig
 
 __all__ = [
     "AccessLogConfig",
@@ -35,9 +37,13 @@ __all__ = [
     "GcConfig",
     "HealthConfig",
     "HttpCheck",
+    "HubConfig",
     "LogConfig",
+    "RetentionConfig",
     "StorageDriverCheck",
     "TcpCheck",
+    "UiConfig",
+    "WebhooksConfig",
 ]
 
 SUPPORTED_VERSION = "0.1"
@@ -117,6 +123,46 @@ class GcConfig(Model):
     deleteuntagged: bool = False
 
 
+class RetentionConfig(Model):
+    """Dockyard's own: applying the stored retention policies (see ``dockyard.lifecycle``)."""
+
+    enabled: bool = True
+    interval: Duration = 3600.0
+
+
+class UiConfig(Model):
+    """Dockyard's own: the web UI, served at ``/`` when ``auth.builtin`` is on."""
+
+    enabled: bool = True
+    signup: bool = False
+    """Whether visitors may create their own accounts."""
+    sessionsecret: Text | None = None
+    """Signs session cookies; default: derived from ``http.secret``, else the token
+    signing key, so that every worker and replica accepts the same cookies."""
+    sessionlifetime: Duration = 12 * 3600.0
+
+
+class WebhooksConfig(Model):
+    """Dockyard's own: repository webhooks (see ``dockyard.events.webhooks``)."""
+
+    allowprivate: bool = False
+    """Whether webhooks may reach loopback, private and link-local addresses (checked when
+    each delivery connects, so a name that later resolves to one is refused too)."""
+    timeout: Duration = 10.0
+    maxattempts: Annotated[int, Field(ge=1, le=100)] = 8
+    backoff: Duration = 10.0
+    """Wait after the first failed attempt; doubled after each further one."""
+    maxbackoff: Duration = 3600.0
+    history: Duration = 30 * 24 * 3600.0
+    """How long finished deliveries are kept for the history."""
+
+
+class HubConfig(Model):
+    """Dockyard's own: what people configure on repositories from the web."""
+
+    webhooks: WebhooksConfig = WebhooksConfig()
+
+
 def _one_provider(value: Any) -> Any:
     # Distribution's shorthand ``auth: silly`` names a provider without parameters.
     if isinstance(value, str):
@@ -148,9 +194,12 @@ class Config(Model):
     health: HealthConfig = HealthConfig()
     database: DatabaseConfig = DatabaseConfig()
     gc: GcConfig = GcConfig()
+    retention: RetentionConfig = RetentionConfig()
+    ui: UiConfig = UiConfig()
+    hub: HubConfig = HubConfig()
     auth: Auth = {}
     """The one access controller's name -> its parameters; empty for none."""
-    notifications: Section = {}
+    notifications: NotificationsConfig = NotificationsConfig()
     redis: Section = {}
     middleware: Section = {}
     reporting: Section = {}
@@ -159,6 +208,7 @@ class Config(Model):
     compatibility: Section = {}
     catalog: Section = {}
     policy: Section = {}
+    tracing: TracingConfig = TracingConfig()
 
     _default_data_directory: str = PrivateAttr(default="")
 

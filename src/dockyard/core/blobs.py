@@ -9,6 +9,7 @@ from dockyard.core.paths import blob_path
 from dockyard.core.policy import Policy
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown
+from dockyard.events.sink import BLOB_MEDIA_TYPE, NO_EVENTS, EventSink, Target
 from dockyard.metadata.base import MetadataStore
 from dockyard.storage.base import StorageDriver
 
@@ -31,11 +32,13 @@ class Blobs:
         metadata: MetadataStore,
         policy: Policy,
         redirects: bool = True,
+        events: EventSink = NO_EVENTS,
     ) -> None:
         self._storage = storage
         self._metadata = metadata
         self._policy = policy
         self._redirects = redirects
+        self._events = events
 
     async def locate(self, repository: str, digest: Digest) -> BlobLocation:
         blob = await self._metadata.get_repository_blob(repository, str(digest))
@@ -56,5 +59,11 @@ class Blobs:
     async def delete(self, repository: str, digest: Digest) -> None:
         """Unlink the blob from the repository; its bytes go when garbage is collected."""
         self._policy.check_delete()
-        if not await self._metadata.unlink_blob(repository, str(digest)):
+        deleted = self._events.changed("delete", Target("blob", repository, str(digest)))
+        if not await self._metadata.unlink_blob(repository, str(digest), deleted):
             raise BlobUnknown(detail={"digest": str(digest)})
+
+    def pulled(self, repository: str, location: BlobLocation) -> None:
+        """Record that the blob was served (an event, when something consumes them)."""
+        target = Target("blob", repository, location.digest, BLOB_MEDIA_TYPE, location.size)
+        self._events.pulled(target)

@@ -47,9 +47,18 @@ Races with pushes, and why none loses data
     4. Caches. The collector reports the repositories whose manifests or links it removed,
        and the caller invalidates what the Redis cache holds for them.
 
-The bytes freed are counted from the blob rows; a dry run takes the same decisions without
-writing anything (blobs that only the removal of an untagged manifest would free are not
-counted, since nothing is removed).
+The bytes freed are counted from the blob rows. A dry run takes the same decisions without
+writing anything, and follows the chains a real run would: it remembers the manifests it
+would have removed, which then protect nothing, and takes as candidates what their removal
+would have queued (an untagged index's children, a subject's referrers, their blobs), so
+that it reports exactly what a real run over the same state removes.
+
+Seeding the queues
+    ``Collector.rescan`` makes every blob and manifest row a candidate once (and every blob
+    whose bytes are in storage without a row), for storage adopted from elsewhere or queues
+    that were lost. It pages through the tables in short transactions, never holding the
+    database for long; rows already queued keep their place and leases. A row is due
+    ``grace`` after its creation, bytes without a row ``grace`` after the rescan.
 """
 
 from __future__ import annotations
@@ -58,7 +67,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -69,7 +78,7 @@ from dockyard.jobs import Jobs, run_periodically
 from dockyard.metadata.gc import BlobKey, GcStore, ManifestKey
 from dockyard.storage.base import PathNotFound, StorageDriver
 
-__all__ = ["GC_JOB", "Collector", "GcReport", "Placements", "collect_forever"]
+__all__ = ["GC_JOB", "Collector", "GcReport", "Placements", "Rescan", "collect_forever"]
 
 GC_JOB = "garbage-collection"
 
@@ -88,12 +97,36 @@ Changed = Callable[[str], Awaitable[None]]
 
 
 @dataclass
+class Rescan:
+    """What a rescan queued: rows not queued before, and bytes in storage without a row."""
+
+    blobs: int = 0
+    manifests: int = 0
+    stored: int = 0
+
+
+@dataclass
 class GcReport:
     """What a run removed (or, in a dry run, would remove)."""
 
     blobs: list[str] = field(default_factory=list)
     manifests: list[tuple[str, str]] = field(default_factory=list)
     bytes_freed: int = 0
+    # Each removed blob's size (0 for bytes that had no row).
+    sizes: dict[str, int] = field(default_factory=dict)
+    # What a rescan before the run queued, if there was one.
+    rescan: Rescan | None = None
+
+
+@dataclass
+class _Chain:
+    """A dry run's memory of what it would have removed (see the module's docstring)."""
+
+    # Ids of the manifests removed, which no longer protect blobs, children or referrers.
+    gone: set[int] = field(default_factory=set)
+    # Candidates only those removals would have queued: (repository id, digest), digests.
+    manifests: dict[tuple[int, str], None] = field(default_factory=dict)
+    blobs: dict[str, None] = field(default_factory=dict)
 
 
 class Placements:
@@ -142,52 +175,139 @@ class Collector:
     async def run(self, dry_run: bool = False) -> GcReport:
         report = GcReport()
         cutoff = datetime.now(UTC) - timedelta(seconds=self._grace)
+        chain = _Chain()
         if self._delete_untagged:
-            await self._manifests(cutoff, dry_run, report)
-        await self._blobs(cutoff, dry_run, report)
+            await self._manifests(cutoff, dry_run, report, chain)
+        await self._blobs(cutoff, dry_run, report, chain)
         return report
 
-    async def _manifests(self, cutoff: datetime, dry_run: bool, report: GcReport) -> None:
+    async def _manifests(
+        self, cutoff: datetime, dry_run: bool, report: GcReport, chain: _Chain
+    ) -> None:
         removed: set[tuple[int, str]] = set()
         # Removing a manifest queues its referrers and children due at once, before the
-        # position reached: another pass takes them, until a pass removes nothing new.
+        # position reached: another pass takes them, until a pass removes nothing new. A
+        # dry run, which queues nothing, takes them from its chain.
         while True:
             found = False
             after: ManifestKey | None = None
             while batch := await self._store.due_manifests(cutoff, BATCH, after):
                 after = batch[-1]
                 for _, repository_id, digest in batch:
-                    if (repository_id, digest) in removed:
-                        continue
-                    verdict = await self._store.collect_manifest(
-                        repository_id, digest, cutoff, dry_run
-                    )
-                    if not verdict.collect:
-                        continue
-                    found = True
-                    removed.add((repository_id, digest))
-                    report.manifests.append((verdict.repository, digest))
-                    if not dry_run:
-                        await self._notify(verdict.repository)
+                    if (repository_id, digest) not in chain.manifests:
+                        found |= await self._manifest(
+                            (repository_id, digest), cutoff, dry_run, report, chain, removed
+                        )
+            while chain.manifests:
+                key, _ = chain.manifests.popitem()
+                found |= await self._manifest(key, cutoff, dry_run, report, chain, removed, True)
             if not found:
                 return
 
-    async def _blobs(self, cutoff: datetime, dry_run: bool, report: GcReport) -> None:
+    async def _manifest(
+        self,
+        key: tuple[int, str],
+        cutoff: datetime,
+        dry_run: bool,
+        report: GcReport,
+        chain: _Chain,
+        removed: set[tuple[int, str]],
+        chained: bool = False,
+    ) -> bool:
+        """Decide one candidate manifest; whether it was (or would be) removed."""
+        if key in removed:
+            return False
+        repository_id, digest = key
+        verdict = await self._store.collect_manifest(
+            repository_id, digest, cutoff, dry_run, chain.gone, chained
+        )
+        if not verdict.collect:
+            return False
+        removed.add(key)
+        report.manifests.append((verdict.repository, digest))
+        if not dry_run:
+            await self._notify(verdict.repository)
+            return True
+        # What a real run's removal would have queued (see the module's docstring).
+        chain.gone.add(verdict.manifest_id)
+        for child in (*verdict.left.children, *verdict.left.referrers):
+            chain.manifests[repository_id, child] = None
+        chain.blobs.update(dict.fromkeys(verdict.left.blobs))
+        return True
+
+    async def _blobs(
+        self, cutoff: datetime, dry_run: bool, report: GcReport, chain: _Chain
+    ) -> None:
         after: BlobKey | None = None
         while batch := await self._store.due_blobs(cutoff, BATCH, after):
             after = batch[-1]
-            for _, digest in batch:
-                verdict = await self._store.collect_blob(digest, cutoff, self._lease, dry_run)
-                if not dry_run:
-                    for repository in verdict.unlinked:
-                        await self._notify(repository)
-                if not verdict.collect:
+            # A dry run takes the blobs of removed manifests last, as chained candidates.
+            await self._decide(
+                (d for _, d in batch if d not in chain.blobs), cutoff, dry_run, report, chain
+            )
+        await self._decide(chain.blobs, cutoff, dry_run, report, chain, chained=True)
+
+    async def _decide(
+        self,
+        digests: Iterable[str],
+        cutoff: datetime,
+        dry_run: bool,
+        report: GcReport,
+        chain: _Chain,
+        chained: bool = False,
+    ) -> None:
+        for digest in digests:
+            verdict = await self._store.collect_blob(
+                digest, cutoff, self._lease, dry_run, chain.gone, chained
+            )
+            if not dry_run:
+                for repository in verdict.unlinked:
+                    await self._notify(repository)
+            if not verdict.collect:
+                continue
+            report.blobs.append(digest)
+            report.sizes[digest] = verdict.size or 0
+            report.bytes_freed += verdict.size or 0
+            if not dry_run:
+                await self._delete_bytes(digest)
+                await self._store.finish_blob(digest)
+
+    async def rescan(self, batch: int = BATCH) -> Rescan:
+        """Make every stored blob and manifest a candidate once (see the module docstring)."""
+        done = Rescan()
+        at: str | None = None
+        while True:
+            queued, at = await self._store.rescan_blobs(at, batch)
+            done.blobs += queued
+            if at is None:
+                break
+        after: int | None = 0
+        while after is not None:
+            queued, after = await self._store.rescan_manifests(after, batch)
+            done.manifests += queued
+        found: list[str] = []
+        now = datetime.now(UTC)
+        async for digest in self._stored_digests():
+            found.append(digest)
+            if len(found) >= batch:
+                done.stored += await self._store.queue_digests(found, now)
+                found = []
+        done.stored += await self._store.queue_digests(found, now)
+        return done
+
+    async def _stored_digests(self) -> AsyncIterator[str]:
+        """Digests with bytes under ``blobs/<algorithm>/<xx>/<encoded>/data``."""
+        try:
+            async for info in self._storage.walk("blobs"):
+                parts = info.path.split("/")
+                if info.is_dir or len(parts) != 5 or parts[4] != "data":
                     continue
-                report.blobs.append(digest)
-                report.bytes_freed += verdict.size or 0
-                if not dry_run:
-                    await self._delete_bytes(digest)
-                    await self._store.finish_blob(digest)
+                try:
+                    yield str(Digest.parse(f"{parts[1]}:{parts[3]}"))
+                except DigestInvalid:
+                    continue  # not something this registry stored
+        except PathNotFound:
+            return
 
     async def _delete_bytes(self, digest: str) -> None:
         try:

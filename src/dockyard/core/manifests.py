@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from dockyard import digest as digests
 from dockyard import manifest
@@ -14,10 +16,15 @@ from dockyard.errors import (
     ManifestUnknown,
     Unsupported,
 )
+from dockyard.events.sink import NO_EVENTS, EventSink, Target
+from dockyard.lifecycle.immutable import immutable_refusal
+from dockyard.lifecycle.pulls import PullSink
 from dockyard.metadata.base import ManifestRecord, MetadataStore, MissingReferences
 from dockyard.reference import is_tag, validate_tag
 
 __all__ = ["MAX_MANIFEST_SIZE", "Manifests", "PushedManifest", "Reference"]
+
+T = TypeVar("T")
 
 # The spec suggests registries accept at least 4 MiB; larger manifests are refused with 413.
 MAX_MANIFEST_SIZE = 4 << 20
@@ -47,9 +54,17 @@ class PushedManifest:
 
 
 class Manifests:
-    def __init__(self, metadata: MetadataStore, policy: Policy) -> None:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        policy: Policy,
+        events: EventSink = NO_EVENTS,
+        pulls: PullSink | None = None,
+    ) -> None:
         self._metadata = metadata
         self._policy = policy
+        self._events = events
+        self._pulls = pulls
 
     async def put(
         self,
@@ -80,8 +95,20 @@ class Manifests:
             children=parsed.children,
         )
         tags = [reference.tag] if reference.tag is not None else []
+        config = () if parsed.config is None else (parsed.config,)
+        target = Target(
+            "manifest",
+            repository,
+            record.digest,
+            record.media_type,
+            record.size,
+            tag=reference.tag,
+            references=(*config, *parsed.layers, *parsed.manifests),
+        )
         try:
-            await self._metadata.put_manifest(record, tags)
+            events = self._events.changed("push", target)
+            stored = self._metadata.put_manifest(record, tags, events)
+            await _unless_immutable(stored, repository=repository, tag=reference.tag)
         except MissingReferences as missing:
             raise ManifestBlobUnknown(
                 detail={"blobs": missing.blobs, "manifests": missing.manifests}
@@ -96,17 +123,50 @@ class Manifests:
             record = await self._metadata.get_tagged_manifest(repository, reference.tag)
         if record is None:
             raise ManifestUnknown(detail={"reference": str(reference)})
+        if reference.tag is not None and self._pulls is not None:
+            self._pulls.record(repository, reference.tag)
         return record
+
+    def pulled(self, record: ManifestRecord, reference: Reference) -> None:
+        """Record that the manifest was served (an event, when something consumes them)."""
+        target = Target(
+            "manifest",
+            record.repository,
+            record.digest,
+            record.media_type,
+            record.size,
+            tag=reference.tag,
+            payload=record.payload,
+        )
+        self._events.pulled(target)
 
     async def delete(self, repository: str, reference: Reference) -> None:
         """By digest: the manifest and its tags. By tag: only that tag."""
         self._policy.check_delete()
         if reference.digest is not None:
-            deleted = await self._metadata.delete_manifest(repository, str(reference.digest))
+            digest = str(reference.digest)
+            events = self._events.changed("delete", Target("manifest", repository, digest))
+            removal = self._metadata.delete_manifest(repository, digest, events)
+            deleted = await _unless_immutable(removal, repository=repository, digest=digest)
         else:
             assert reference.tag is not None
             if not is_tag(reference.tag):
                 raise Unsupported(message="invalid tag")
-            deleted = await self._metadata.delete_tag(repository, reference.tag)
+            target = Target("manifest", repository, tag=reference.tag)
+            events = self._events.changed("delete", target)
+            removal = self._metadata.delete_tag(repository, reference.tag, events)
+            deleted = await _unless_immutable(removal, repository=repository, tag=reference.tag)
         if not deleted:
             raise ManifestUnknown(detail={"reference": str(reference)})
+
+
+async def _unless_immutable(change: Awaitable[T], **detail: str | None) -> T:
+    """``change``, with an immutability rule's refusal (a trigger's error, see
+    ``dockyard.lifecycle.immutable``) turned into the client's TAG_IMMUTABLE."""
+    try:
+        return await change
+    except Exception as error:
+        refusal = immutable_refusal(error, **detail)
+        if refusal is None:
+            raise
+        raise refusal from None

@@ -7,6 +7,9 @@ from dockyard.core.gc import Placements
 from dockyard.core.manifests import Manifests
 from dockyard.core.policy import Policy
 from dockyard.core.uploads import Uploads
+from dockyard.events.sink import NO_EVENTS, EventSink
+from dockyard.lifecycle.pulls import PullSink
+from dockyard.lifecycle.quotas import QuotaGate
 from dockyard.metadata.base import MetadataStore
 from dockyard.storage.base import StorageDriver
 
@@ -21,10 +24,15 @@ class Registry:
         policy: Policy,
         redirects: bool = True,
         placements: Placements | None = None,
+        events: EventSink = NO_EVENTS,
+        quotas: QuotaGate | None = None,
+        pulls: PullSink | None = None,
     ) -> None:
         self.storage = storage
         self.metadata = metadata
         self.policy = policy
-        self.blobs = Blobs(storage, metadata, policy, redirects)
-        self.uploads = Uploads(storage, metadata, policy, placements=placements)
-        self.manifests = Manifests(metadata, policy)
+        self.blobs = Blobs(storage, metadata, policy, redirects, events=events)
+        self.uploads = Uploads(
+            storage, metadata, policy, placements=placements, events=events, quotas=quotas
+        )
+        self.manifests = Manifests(metadata, policy, events=events, pulls=pulls)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from dockyard import hashing
 from dockyard.core.gc import Placements
@@ -26,10 +27,19 @@ from dockyard.errors import (
     BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
+    QuotaExceeded,
     RangeInvalid,
     SizeInvalid,
 )
-from dockyard.metadata.base import BlobRecord, MetadataStore, UploadBusy, UploadRecord
+from dockyard.events.sink import BLOB_MEDIA_TYPE, NO_EVENTS, EventSink, Target
+from dockyard.lifecycle.quotas import QuotaGate
+from dockyard.metadata.base import (
+    BlobRecord,
+    MetadataStore,
+    OutboxEvent,
+    UploadBusy,
+    UploadRecord,
+)
 from dockyard.storage.base import PathNotFound, StorageDriver
 
 __all__ = ["UploadState", "Uploads"]
@@ -58,13 +68,18 @@ class Uploads:
         policy: Policy,
         lease_seconds: float = LEASE_SECONDS,
         placements: Placements | None = None,
+        events: EventSink = NO_EVENTS,
+        quotas: QuotaGate | None = None,
     ) -> None:
         self._storage = storage
         self._metadata = metadata
         self._policy = policy
+        self._events = events
         self._lease = lease_seconds
         # Without it, nothing collects garbage concurrently (see dockyard.core.gc).
         self._placements = placements
+        # Without it, no storage quota applies (see dockyard.lifecycle.quotas).
+        self._quotas = quotas
 
     async def start(self, repository: str) -> UploadState:
         self._policy.check_write()
@@ -143,6 +158,13 @@ class Uploads:
                     # that.
                     if (await self._storage.stat(upload_path(upload_id))).size != offset:
                         raise BlobUploadInvalid(message="upload data does not match the session")
+                    try:
+                        # Room under the quota is held until the blob is linked.
+                        admit = self._admit(repository, digest, offset)
+                        await placement.enter_async_context(admit)
+                    except QuotaExceeded:
+                        await self._discard(upload_id)
+                        raise
                     await placement.enter_async_context(self._placing(digest))
                     await self._store(upload_path(upload_id), digest)
                 except BaseException:
@@ -150,7 +172,8 @@ class Uploads:
                     raise
             # Link the blob and end the session in one transaction; a directory left behind
             # by a crash between this and the removal below is removed by upload purging.
-            await self._metadata.complete_upload(upload_id, repository, str(digest), offset)
+            pushed = self._blob_events("push", repository, str(digest), offset)
+            await self._metadata.complete_upload(upload_id, repository, str(digest), offset, pushed)
         await self._remove_dir(upload_id)
         return BlobRecord(str(digest), offset)
 
@@ -182,9 +205,10 @@ class Uploads:
             if actual != str(digest):
                 raise DigestInvalid(detail={"expected": str(digest), "actual": actual})
             await writer.commit()
-            async with self._placing(digest):
+            async with self._admit(repository, digest, size), self._placing(digest):
                 await self._store(path, digest)
-                await self._metadata.link_blob(repository, str(digest), size)
+                pushed = self._blob_events("push", repository, str(digest), size)
+                await self._metadata.link_blob(repository, str(digest), size, pushed)
         except BaseException:
             await writer.cancel()
             await self._remove_dir(upload_id)
@@ -199,8 +223,21 @@ class Uploads:
             blob = await self._metadata.get_repository_blob(source, str(digest))
             if blob is None:
                 return None
-            await self._metadata.link_blob(repository, blob.digest, blob.size)
+            mounted = self._blob_events("mount", repository, blob.digest, blob.size, source)
+            async with self._admit(repository, digest, blob.size):
+                await self._metadata.link_blob(repository, blob.digest, blob.size, mounted)
         return blob
+
+    def _blob_events(
+        self,
+        action: Literal["push", "mount"],
+        repository: str,
+        digest: str,
+        size: int,
+        source: str | None = None,
+    ) -> Sequence[OutboxEvent]:
+        target = Target("blob", repository, digest, BLOB_MEDIA_TYPE, size, from_repository=source)
+        return self._events.changed(action, target)
 
     async def purge(self, cutoff: datetime, limit: int = 1000) -> list[str]:
         """Delete sessions untouched since ``cutoff`` and orphaned upload directories."""
@@ -284,6 +321,13 @@ class Uploads:
             async for chunk in self._storage.reader(path, 0, size):
                 hasher.update(chunk)
         return f"{algorithm}:{hasher.hexdigest()}"
+
+    def _admit(
+        self, repository: str, digest: Digest, size: int
+    ) -> AbstractAsyncContextManager[None]:
+        if self._quotas is None:
+            return contextlib.nullcontext()
+        return self._quotas.admit(repository, str(digest), size)
 
     def _placing(self, digest: Digest) -> AbstractAsyncContextManager[None]:
         if self._placements is None:

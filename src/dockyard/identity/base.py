@@ -31,6 +31,8 @@ __all__ = [
     "AccessToken",
     "AlreadyExists",
     "AuditEvent",
+    "AuditFilter",
+    "AuditRecord",
     "Credentials",
     "IdentityError",
     "IdentityStore",
@@ -43,6 +45,7 @@ __all__ = [
     "Permission",
     "PermissionGrant",
     "Principal",
+    "RepositorySettings",
     "Role",
     "Subject",
     "TeamSubject",
@@ -220,6 +223,36 @@ class AuditEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """A stored audit event with its position in the log (increasing with time)."""
+
+    id: int
+    event: AuditEvent
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit events a query selects; None matches anything."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    actor: str | None = None
+    action: str | None = None
+    repository: str | None = None
+    outcome: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySettings:
+    """What the hub keeps about a repository (its content is the metadata store's)."""
+
+    name: str
+    visibility: Visibility
+    description: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Organization:
     name: str
     default_permission: Permission
@@ -351,6 +384,39 @@ class IdentityStore(Protocol):
         """The visibility of each of ``repositories`` that has one."""
         ...
 
+    async def create_repository(
+        self, repository: str, visibility: Visibility, description: str | None
+    ) -> RepositorySettings:
+        """Settings for a repository that has none; :class:`AlreadyExists` if it has."""
+        ...
+
+    async def repository(self, repository: str) -> RepositorySettings | None: ...
+
+    async def repositories(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[RepositorySettings]:
+        """Repositories with settings, by name, after ``after``; at most ``limit``."""
+        ...
+
+    async def update_repository(
+        self,
+        repository: str,
+        *,
+        visibility: Visibility | None = None,
+        description: str | None = None,
+    ) -> RepositorySettings:
+        """Change what is given (``description=""`` clears it); :class:`NotFound` if the
+        repository has no settings."""
+        ...
+
+    async def forget_repository(self, repository: str) -> None:
+        """Drop the repository's settings and the grants naming exactly it."""
+        ...
+
+    async def teams(self, organization: str) -> list[str]:
+        """The organization's teams, by name."""
+        ...
+
     # -- what the policy reads ---------------------------------------------------------------
     async def principal(self, user: str) -> Principal | None:
         """The user with its roles and grants; None if it does not exist or is disabled."""
@@ -435,4 +501,16 @@ class IdentityStore(Protocol):
         self, *, since: datetime | None = None, actor: str | None = None, limit: int | None = None
     ) -> list[AuditEvent]:
         """Events at or after ``since`` (by ``actor``), oldest first; the last ``limit``."""
+        ...
+
+    async def audit_page(
+        self, where: AuditFilter, *, after: int | None = None, limit: int = 100
+    ) -> list[AuditRecord]:
+        """Events ``where`` selects whose id is above ``after``, oldest first, ``limit`` at
+        most: page on by passing the last id seen."""
+        ...
+
+    async def purge_audit(self, before: datetime) -> int:
+        """Delete audit events and failed-login counters older than ``before``; how many
+        audit events went."""
         ...

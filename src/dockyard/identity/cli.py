@@ -201,6 +201,34 @@ _since_option = click.option(
     "--since", help="Events at or after this: an ISO 8601 time, or e.g. 24h or 7d ago."
 )
 _actor_option = click.option("--actor", help="Only the events of this user.")
+_until_option = click.option("--until", help="Events before this (as --since).")
+_action_option = click.option("--action", help="Only this action (login, repository.create...).")
+_repository_option = click.option("--repository", help="Only the events of this repository.")
+
+
+def _filter(
+    since: str | None,
+    until: str | None,
+    actor: str | None,
+    action: str | None,
+    repository: str | None,
+) -> Any:
+    from dockyard.identity.base import AuditFilter
+
+    return AuditFilter(
+        since=_since(since),
+        until=_since(until),
+        actor=actor,
+        action=action,
+        repository=repository,
+    )
+
+
+def _filtered_events(config: str | None, where: Any) -> list[Any]:
+    """Every event ``where`` selects, oldest first."""
+    from dockyard.identity.commands import filtered_audit_events
+
+    return _run(config, lambda url: filtered_audit_events(url, where))
 
 
 @click.group()
@@ -210,31 +238,52 @@ def audit() -> None:
 
 @audit.command("list")
 @_since_option
+@_until_option
 @_actor_option
+@_action_option
+@_repository_option
 @config_option
-def audit_list(since: str | None, actor: str | None, config: str | None) -> None:
+def audit_list(
+    since: str | None,
+    until: str | None,
+    actor: str | None,
+    action: str | None,
+    repository: str | None,
+    config: str | None,
+) -> None:
     """List events, oldest first: time, actor, client address, action, outcome, detail."""
-    from dockyard.identity.commands import audit_events
-
-    after = _since(since)
-    for event in _run(config, lambda url: audit_events(url, since=after, actor=actor)):
+    where = _filter(since, until, actor, action, repository)
+    for event in _filtered_events(config, where):
         fields = (event.actor, event.client_address, event.action, event.outcome, event.detail)
         click.echo("\t".join([_when(event.time), *(f or "-" for f in fields)]))
 
 
 @audit.command("export")
 @_since_option
+@_until_option
 @_actor_option
+@_action_option
+@_repository_option
 @config_option
-def audit_export(since: str | None, actor: str | None, config: str | None) -> None:
+def audit_export(
+    since: str | None,
+    until: str | None,
+    actor: str | None,
+    action: str | None,
+    repository: str | None,
+    config: str | None,
+) -> None:
     """Write events as JSON lines (one object per event, oldest first) to standard output."""
-    from dockyard.identity.commands import audit_events, audit_record
+    from dockyard.identity.commands import audit_record
 
-    after = _since(since)
-    for event in _run(config, lambda url: audit_events(url, since=after, actor=actor)):
+    where = _filter(since, until, actor, action, repository)
+    for event in _filtered_events(config, where):
         click.echo(json.dumps(audit_record(event), sort_keys=True))
 
 
 def register(main: click.Group) -> None:
+    from dockyard.identity import cli_manage
+
     for group in (token, robot, audit):
         main.add_command(group)
+    cli_manage.register(main)

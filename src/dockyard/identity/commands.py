@@ -11,6 +11,7 @@ from typing import TypeVar
 from dockyard.identity.base import (
     AccessToken,
     AuditEvent,
+    AuditFilter,
     IdentityStore,
     NotFound,
     TokenScope,
@@ -30,6 +31,7 @@ __all__ = [
     "create_robot",
     "create_token",
     "delete_robot",
+    "filtered_audit_events",
     "list_robots",
     "list_tokens",
     "list_users",
@@ -160,6 +162,25 @@ async def audit_events(
     url: str, *, since: datetime | None = None, actor: str | None = None
 ) -> list[AuditEvent]:
     return await _with_store(url, lambda store: store.audit_events(since=since, actor=actor))
+
+
+async def filtered_audit_events(url: str, where: AuditFilter) -> list[AuditEvent]:
+    """Every event ``where`` selects, oldest first, read a page at a time."""
+
+    async def work(store: IdentityStore) -> list[AuditEvent]:
+        events: list[AuditEvent] = []
+        after: int | None = None
+        while True:
+            page = await store.audit_page(where, after=after, limit=AUDIT_PAGE)
+            events += [record.event for record in page]
+            if len(page) < AUDIT_PAGE:
+                return events
+            after = page[-1].id
+
+    return await _with_store(url, work)
+
+
+AUDIT_PAGE = 1000
 
 
 def audit_record(event: AuditEvent) -> dict[str, str | None]:

@@ -17,10 +17,13 @@ from sqlalchemy import and_, bindparam, case, delete, insert, literal, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dockyard.identity import sql_audit, sql_repositories
 from dockyard.identity.base import (
     AccessToken,
     AlreadyExists,
     AuditEvent,
+    AuditFilter,
+    AuditRecord,
     Credentials,
     Namespace,
     NamespaceKind,
@@ -30,6 +33,7 @@ from dockyard.identity.base import (
     Permission,
     PermissionGrant,
     Principal,
+    RepositorySettings,
     Role,
     Subject,
     TeamSubject,
@@ -505,6 +509,11 @@ class SqlIdentityStore:
             raise ValueError(f"unsupported database dialect: {database.dialect}")
         self._db = database
 
+    @property
+    def database(self) -> Database:
+        """The database it shares with the metadata store."""
+        return self._db
+
     # -- users -------------------------------------------------------------------------------
     async def create_user(
         self, name: str, password_hash: str | None, *, is_admin: bool = False
@@ -666,6 +675,52 @@ class SqlIdentityStore:
             )
         )
         return {row.repository: Visibility(row.visibility) for row in rows}
+
+    async def create_repository(
+        self, repository: str, visibility: Visibility, description: str | None
+    ) -> RepositorySettings:
+        return await self._db.transaction(
+            sql_repositories.tx_create_repository, repository, visibility, description
+        )
+
+    async def repository(self, repository: str) -> RepositorySettings | None:
+        rows = await self._db.read(
+            select(*sql_repositories.COLUMNS).where(repository_settings.c.repository == repository)
+        )
+        return sql_repositories.settings(rows[0]) if rows else None
+
+    async def repositories(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[RepositorySettings]:
+        query = select(*sql_repositories.COLUMNS).order_by(repository_settings.c.repository)
+        if after is not None:
+            query = query.where(repository_settings.c.repository > after)
+        if limit is not None:
+            query = query.limit(max(limit, 0))
+        return [sql_repositories.settings(row) for row in await self._db.read(query)]
+
+    async def update_repository(
+        self,
+        repository: str,
+        *,
+        visibility: Visibility | None = None,
+        description: str | None = None,
+    ) -> RepositorySettings:
+        return await self._db.transaction(
+            sql_repositories.tx_update_repository, repository, visibility, description
+        )
+
+    async def forget_repository(self, repository: str) -> None:
+        await self._db.transaction(sql_repositories.tx_forget_repository, repository)
+
+    async def teams(self, organization: str) -> list[str]:
+        rows = await self._db.read(
+            select(teams.c.name)
+            .select_from(teams.join(organizations, organizations.c.id == teams.c.organization_id))
+            .where(organizations.c.name == organization)
+            .order_by(teams.c.name)
+        )
+        return [row.name for row in rows]
 
     # -- what the policy reads ---------------------------------------------------------------
     async def principal(self, user: str) -> Principal | None:
@@ -844,3 +899,12 @@ class SqlIdentityStore:
             AuditEvent(**{name: getattr(row, name) for name in _AUDIT_COLUMNS})
             for row in reversed(rows)
         ]
+
+    async def audit_page(
+        self, where: AuditFilter, *, after: int | None = None, limit: int = 100
+    ) -> list[AuditRecord]:
+        rows = await self._db.read(sql_audit.page_query(where, after, limit))
+        return [sql_audit.record(row) for row in rows]
+
+    async def purge_audit(self, before: datetime) -> int:
+        return await self._db.transaction(sql_audit.tx_purge, before)

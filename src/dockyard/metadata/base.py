@@ -4,6 +4,10 @@ Blobs are a global content-addressed set; a repository may serve a blob only onc
 linked there (pushed or mounted). Manifests belong to a repository and keep their exact
 payload bytes. Tags point at manifests of the same repository.
 
+Every write that changes content takes ``events``: outbox events (see ``dockyard.events``)
+recorded in the same transaction as the change, and only if the change happened (a delete
+that finds nothing records nothing). The store does not read them; consumers do.
+
 Errors::
 
     MetadataError
@@ -25,6 +29,7 @@ __all__ = [
     "MetadataError",
     "MetadataStore",
     "MissingReferences",
+    "OutboxEvent",
     "UploadBusy",
     "UploadConflict",
     "UploadRecord",
@@ -73,6 +78,15 @@ class ManifestRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """An event to record with a change, for each named consumer to deliver later."""
+
+    body: str
+    """The event, as JSON text."""
+    consumers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class UploadRecord:
     id: str
     repository: str
@@ -109,17 +123,26 @@ class MetadataStore(Protocol):
         """The blob if the repository may serve it."""
         ...
 
-    async def link_blob(self, repository: str, digest: str, size: int) -> None:
+    async def link_blob(
+        self, repository: str, digest: str, size: int, events: Sequence[OutboxEvent] = ()
+    ) -> None:
         """Record the blob (if new) and let the repository serve it; creates the repository.
         Idempotent."""
         ...
 
-    async def unlink_blob(self, repository: str, digest: str) -> bool:
+    async def unlink_blob(
+        self, repository: str, digest: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         """Stop the repository serving the blob. False if it was not linked."""
         ...
 
     # -- manifests and tags ----------------------------------------------------------------
-    async def put_manifest(self, manifest: ManifestRecord, tags: Sequence[str] = ()) -> None:
+    async def put_manifest(
+        self,
+        manifest: ManifestRecord,
+        tags: Sequence[str] = (),
+        events: Sequence[OutboxEvent] = (),
+    ) -> None:
         """Store the manifest (idempotent for the same digest) and point ``tags`` at it, in one
         transaction. Raises ``MissingReferences`` unless every digest in ``manifest.blobs`` is
         linked in the repository and every one in ``manifest.children`` is a manifest there.
@@ -135,11 +158,15 @@ class MetadataStore(Protocol):
         """The manifest the tag points at, as ``get_manifest`` gives it."""
         ...
 
-    async def delete_manifest(self, repository: str, digest: str) -> bool:
+    async def delete_manifest(
+        self, repository: str, digest: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         """Delete the manifest and every tag pointing at it. False if it was not there."""
         ...
 
-    async def delete_tag(self, repository: str, tag: str) -> bool:
+    async def delete_tag(
+        self, repository: str, tag: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         """Delete only the tag. False if it was not there."""
         ...
 
@@ -184,7 +211,12 @@ class MetadataStore(Protocol):
         ...
 
     async def complete_upload(
-        self, upload_id: str, repository: str, digest: str, size: int
+        self,
+        upload_id: str,
+        repository: str,
+        digest: str,
+        size: int,
+        events: Sequence[OutboxEvent] = (),
     ) -> None:
         """Link the blob in the repository, as ``link_blob`` does (recording the blob if new,
         creating the repository), and delete the upload session, in one transaction.

@@ -67,11 +67,13 @@ from typing import Any, TypeVar
 
 from dockyard.cache.base import Cache, CacheError
 from dockyard.cache.breaker import CircuitBreaker
+from dockyard.cache.stats import CacheStats, NoStats
 from dockyard.metadata.base import (
     BlobRecord,
     ManifestRecord,
     MetadataError,
     MetadataStore,
+    OutboxEvent,
     UploadRecord,
 )
 
@@ -81,6 +83,8 @@ T = TypeVar("T")
 
 # Part of every key: entries in another layout are never read.
 _LAYOUT = "md1"
+# Entry kinds by key prefix, for the hit and miss counts.
+_KINDS = {"t": "tag", "m": "manifest", "rb": "repository_blob", "b": "blob"}
 
 
 class _Miss(enum.Enum):
@@ -194,9 +198,11 @@ class CachedMetadataStore:
         immutable_ttl: float = 24 * 3600.0,
         max_payload: int = 1 << 20,
         breaker: CircuitBreaker | None = None,
+        stats: CacheStats | None = None,
     ) -> None:
         self._store = store
         self._cache = cache
+        self._stats = stats or NoStats()
         self._prefix = f"{prefix}:{_LAYOUT}:"
         self._epoch_key = self._prefix + "epoch"
         self._ttl = ttl
@@ -314,8 +320,10 @@ class CachedMetadataStore:
         """The value at ``key`` if its stamp (the values at ``stamp_keys``) is current, else
         ``load()``'s, stored with the stamp read before it. ``encode`` returns None for what
         is not to be stored."""
+        kind = _KINDS.get(key[len(self._prefix) :].partition(":")[0], "other")
         values = await self._attempt(lambda: self._cache.get_many([*stamp_keys, key]))
         if values is _MISS:
+            self._stats.lookup(kind, False)
             return await load()
         *stamp_values, raw = values
         stamp = [None if value is None else _text(value) for value in stamp_values]
@@ -324,9 +332,13 @@ class CachedMetadataStore:
             unpacked = _unpack(raw, current)
             if unpacked is not _MISS:
                 try:
-                    return decode(*unpacked)
+                    decoded = decode(*unpacked)
                 except (TypeError, ValueError, IndexError):
                     pass  # malformed: read through and overwrite it
+                else:
+                    self._stats.lookup(kind, True)
+                    return decoded
+        self._stats.lookup(kind, False)
         result = await load()
         if len(current) < len(stamp):
             missing = [k for k, s in zip(stamp_keys, stamp, strict=True) if s is None]
@@ -393,20 +405,31 @@ class CachedMetadataStore:
             lambda blob: None if blob is None else ([blob.size], b""),
         )
 
-    async def link_blob(self, repository: str, digest: str, size: int) -> None:
+    async def link_blob(
+        self, repository: str, digest: str, size: int, events: Sequence[OutboxEvent] = ()
+    ) -> None:
         # Only adds a link: no cached answer changes (absent links are not cached).
-        await self._store.link_blob(repository, digest, size)
+        await self._store.link_blob(repository, digest, size, events)
 
-    async def unlink_blob(self, repository: str, digest: str) -> bool:
+    async def unlink_blob(
+        self, repository: str, digest: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         return await self._write(
-            repository, self._store.unlink_blob(repository, digest), lambda done: done
+            repository, self._store.unlink_blob(repository, digest, events), lambda done: done
         )
 
     # -- manifests and tags ----------------------------------------------------------------
-    async def put_manifest(self, manifest: ManifestRecord, tags: Sequence[str] = ()) -> None:
+    async def put_manifest(
+        self,
+        manifest: ManifestRecord,
+        tags: Sequence[str] = (),
+        events: Sequence[OutboxEvent] = (),
+    ) -> None:
         # Without tags it only adds a manifest, and absent manifests are not cached.
         await self._write(
-            manifest.repository, self._store.put_manifest(manifest, tags), lambda _: bool(tags)
+            manifest.repository,
+            self._store.put_manifest(manifest, tags, events),
+            lambda _: bool(tags),
         )
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
@@ -429,14 +452,18 @@ class CachedMetadataStore:
             lambda record: self._encode_manifest(record, negative=True),
         )
 
-    async def delete_manifest(self, repository: str, digest: str) -> bool:
+    async def delete_manifest(
+        self, repository: str, digest: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         return await self._write(
-            repository, self._store.delete_manifest(repository, digest), lambda done: done
+            repository, self._store.delete_manifest(repository, digest, events), lambda done: done
         )
 
-    async def delete_tag(self, repository: str, tag: str) -> bool:
+    async def delete_tag(
+        self, repository: str, tag: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         return await self._write(
-            repository, self._store.delete_tag(repository, tag), lambda done: done
+            repository, self._store.delete_tag(repository, tag, events), lambda done: done
         )
 
     async def list_tags(self, repository: str, limit: int, last: str | None = None) -> list[str]:
@@ -472,10 +499,15 @@ class CachedMetadataStore:
         return await self._store.release_upload(upload_id, offset, hash_state, lease)
 
     async def complete_upload(
-        self, upload_id: str, repository: str, digest: str, size: int
+        self,
+        upload_id: str,
+        repository: str,
+        digest: str,
+        size: int,
+        events: Sequence[OutboxEvent] = (),
     ) -> None:
         # Links the blob, as ``link_blob`` does: no cached answer changes.
-        await self._store.complete_upload(upload_id, repository, digest, size)
+        await self._store.complete_upload(upload_id, repository, digest, size, events)
 
     async def delete_upload(self, upload_id: str) -> bool:
         return await self._store.delete_upload(upload_id)

@@ -3,12 +3,14 @@
 Writers enqueue candidates inside their own transactions (``enqueue_blobs``,
 ``enqueue_manifests``, ``remove_manifest``); ``GcStore`` gives the collector its batches and
 runs, for each candidate, the transaction that re-checks it and removes its rows. Why this is
-safe against concurrent pushes is told in ``dockyard.core.gc``.
+safe against concurrent pushes is told in ``dockyard.core.gc``. ``GcStore.rescan_blobs`` and
+``rescan_manifests`` make every stored row a candidate once, page by page, for queues that
+were lost or never filled (metadata written by something other than this registry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +37,7 @@ __all__ = [
     "BlobKey",
     "BlobVerdict",
     "GcStore",
+    "Leftovers",
     "ManifestKey",
     "ManifestVerdict",
     "enqueue_blobs",
@@ -97,6 +100,7 @@ _DELETE_MANIFEST = (
     ),
     delete(manifests).where(manifests.c.id == bindparam("manifest_id")),
 )
+# What removing a manifest leaves behind: its blobs, its index children, its referrers.
 _MANIFEST_BLOBS = select(manifest_blobs.c.digest).where(
     manifest_blobs.c.manifest_id == bindparam("manifest_id")
 )
@@ -109,29 +113,51 @@ _REFERRERS = select(manifests.c.digest).where(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Leftovers:
+    """What a manifest's removal makes candidates."""
+
+    blobs: tuple[str, ...] = ()
+    children: tuple[str, ...] = ()
+    referrers: tuple[str, ...] = ()
+
+
+def _leftovers(conn: Connection, repository_id: int, manifest_id: int, digest: str) -> Leftovers:
+    key = {"manifest_id": manifest_id}
+    referrers = conn.execute(_REFERRERS, {"repository_id": repository_id, "digest": digest})
+    return Leftovers(
+        tuple(conn.execute(_MANIFEST_BLOBS, key).scalars()),
+        tuple(conn.execute(_MANIFEST_CHILDREN, key).scalars()),
+        tuple(referrers.scalars()),
+    )
+
+
 def remove_manifest(
     conn: Connection,
     repository_id: int,
     manifest_id: int,
     digest: str,
     blobs_at: datetime,
-) -> None:
+) -> Leftovers:
     """Delete a manifest with its tags and references, and enqueue what it leaves behind:
     its blobs (due ``grace`` after ``blobs_at``), its index children, and its referrers,
     which go with their subject (due at once)."""
-    key = {"manifest_id": manifest_id}
-    freed_blobs = list(conn.execute(_MANIFEST_BLOBS, key).scalars())
-    children = list(conn.execute(_MANIFEST_CHILDREN, key).scalars())
-    referrers = conn.execute(_REFERRERS, {"repository_id": repository_id, "digest": digest})
-    orphans = list(referrers.scalars())
+    left = _leftovers(conn, repository_id, manifest_id, digest)
     for statement in _DELETE_MANIFEST:
-        conn.execute(statement, key)
-    enqueue_blobs(conn, freed_blobs, blobs_at)
-    enqueue_manifests(conn, repository_id, children, blobs_at)
-    enqueue_manifests(conn, repository_id, orphans, DUE_AT_ONCE)
+        conn.execute(statement, {"manifest_id": manifest_id})
+    enqueue_blobs(conn, left.blobs, blobs_at)
+    enqueue_manifests(conn, repository_id, left.children, blobs_at)
+    enqueue_manifests(conn, repository_id, left.referrers, DUE_AT_ONCE)
+    return left
 
 
 # -- the collector's transactions ----------------------------------------------------------
+#
+# A dry run takes the same decisions without writing. To follow chains (an untagged index
+# frees its children, which free their blobs) it passes ``gone``: the ids of the manifests it
+# would have removed so far, whose references, index entries and subjects then no longer
+# protect anything; and ``chained`` for candidates that only such a removal would have queued
+# (due at once, as ``remove_manifest`` queues them in a real run).
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +202,28 @@ def _tx_release(conn: Connection, digest: str, until: datetime, now: datetime) -
     )
 
 
+def _referenced_in(conn: Connection, digest: str, gone: Collection[int]) -> set[int]:
+    """The repositories with a manifest (not among ``gone``) that references the blob."""
+    joined = manifests.join(manifest_blobs, manifest_blobs.c.manifest_id == manifests.c.id)
+    if not gone:
+        query = select(manifests.c.repository_id).select_from(joined)
+        return set(
+            conn.execute(query.where(manifest_blobs.c.digest == digest).distinct()).scalars()
+        )
+    query = select(manifests.c.id, manifests.c.repository_id).select_from(joined)
+    rows = conn.execute(query.where(manifest_blobs.c.digest == digest))
+    return {row.repository_id for row in rows if row.id not in gone}
+
+
 def _tx_collect_blob(
-    conn: Connection, digest: str, cutoff: datetime, now: datetime, lease: float, dry_run: bool
+    conn: Connection,
+    digest: str,
+    cutoff: datetime,
+    now: datetime,
+    lease: float,
+    dry_run: bool,
+    gone: Collection[int] = (),
+    chained: bool = False,
 ) -> BlobVerdict:
     queued = conn.execute(
         _locked(
@@ -190,11 +236,12 @@ def _tx_collect_blob(
             skip_locked=True,
         )
     ).first()
-    if queued is None or queued.queued_at > cutoff:
+    if not chained and (queued is None or queued.queued_at > cutoff):
         return _SKIPPED  # another collector has it, or it was queued again meanwhile
-    for until in (queued.placing_until, queued.deleting_until):
-        if until is not None and until > now:
-            return _SKIPPED  # bytes being placed, or being deleted by another collector
+    if queued is not None:
+        for until in (queued.placing_until, queued.deleting_until):
+            if until is not None and until > now:
+                return _SKIPPED  # bytes being placed, or being deleted by another collector
     # Locked first: a link or a manifest's reference check that comes later waits for us.
     size = conn.execute(
         _locked(conn, select(blobs.c.size).where(blobs.c.digest == digest))
@@ -207,14 +254,7 @@ def _tx_collect_blob(
             ),
         )
     ).all()
-    referenced_in = set(
-        conn.execute(
-            select(manifests.c.repository_id)
-            .join(manifest_blobs, manifest_blobs.c.manifest_id == manifests.c.id)
-            .where(manifest_blobs.c.digest == digest)
-            .distinct()
-        ).scalars()
-    )
+    referenced_in = _referenced_in(conn, digest, gone)
     # A link protects the blob while a manifest of its repository references it, or while
     # it is younger than the grace (a push whose manifest is still to come).
     stale = [
@@ -279,10 +319,52 @@ class ManifestVerdict:
     collect: bool
     repository: str = ""
     size: int = 0
+    # The removed manifest's id and what its removal queued (or, in a dry run, would queue).
+    manifest_id: int = 0
+    left: Leftovers = Leftovers()
+
+
+def _kept(
+    conn: Connection,
+    repository_id: int,
+    digest: str,
+    manifest_id: int,
+    subject: str | None,
+    gone: Collection[int],
+) -> bool:
+    """Whether a tag, an index of the repository or a subject still present keeps the
+    manifest (indexes and subjects among ``gone`` do not)."""
+    if conn.execute(select(exists().where(tags.c.manifest_id == manifest_id))).scalar():
+        return True
+    # The indexes that list the digest, found through the children's digest index and
+    # filtered here: given the repository too, SQLite (without statistics) would rather walk
+    # all of that repository's manifests.
+    parents = select(manifests.c.id, manifests.c.repository_id).where(
+        manifests.c.id.in_(
+            select(manifest_children.c.manifest_id).where(manifest_children.c.digest == digest)
+        )
+    )
+    for row in conn.execute(parents):
+        if row.repository_id == repository_id and row.id not in gone:
+            return True
+    if subject is None:
+        return False
+    holder = conn.execute(
+        select(manifests.c.id).where(
+            manifests.c.repository_id == repository_id, manifests.c.digest == subject
+        )
+    ).scalar_one_or_none()
+    return holder is not None and holder not in gone
 
 
 def _tx_collect_manifest(
-    conn: Connection, repository_id: int, digest: str, cutoff: datetime, dry_run: bool
+    conn: Connection,
+    repository_id: int,
+    digest: str,
+    cutoff: datetime,
+    dry_run: bool,
+    gone: Collection[int] = (),
+    chained: bool = False,
 ) -> ManifestVerdict:
     key = and_(
         gc_manifest_queue.c.repository_id == repository_id, gc_manifest_queue.c.digest == digest
@@ -290,7 +372,7 @@ def _tx_collect_manifest(
     queued = conn.execute(
         _locked(conn, select(gc_manifest_queue.c.queued_at).where(key), skip_locked=True)
     ).scalar_one_or_none()
-    if queued is None or queued > cutoff:
+    if not chained and (queued is None or queued > cutoff):
         return ManifestVerdict(False)
     found = conn.execute(
         _locked(
@@ -305,39 +387,76 @@ def _tx_collect_manifest(
             conn.execute(delete(gc_manifest_queue).where(key))
         return ManifestVerdict(False)
     # Kept while tagged, a child of an index, or a referrer whose subject is still there.
-    keep = bool(
-        conn.execute(
-            select(
-                or_(
-                    exists().where(tags.c.manifest_id == found.id),
-                    exists().where(
-                        manifest_children.c.digest == digest,
-                        manifests.c.id == manifest_children.c.manifest_id,
-                        manifests.c.repository_id == repository_id,
-                    ),
-                    exists().where(
-                        manifests.c.repository_id == repository_id,
-                        manifests.c.digest == found.subject,
-                    ),
-                )
-            )
-        ).scalar()
-    )
+    keep = _kept(conn, repository_id, digest, found.id, found.subject, gone)
     if dry_run:
-        return ManifestVerdict(False) if keep else _verdict(conn, repository_id, found.size)
+        if keep:
+            return ManifestVerdict(False)
+        left = _leftovers(conn, repository_id, found.id, digest)
+        return _verdict(conn, repository_id, found.size, found.id, left)
     conn.execute(delete(gc_manifest_queue).where(key))
     if keep:
         return ManifestVerdict(False)
     # Its blobs are due at once: their links protect them while younger than the grace.
-    remove_manifest(conn, repository_id, found.id, digest, DUE_AT_ONCE)
-    return _verdict(conn, repository_id, found.size)
+    left = remove_manifest(conn, repository_id, found.id, digest, DUE_AT_ONCE)
+    return _verdict(conn, repository_id, found.size, found.id, left)
 
 
-def _verdict(conn: Connection, repository_id: int, size: int) -> ManifestVerdict:
+def _verdict(
+    conn: Connection, repository_id: int, size: int, manifest_id: int, left: Leftovers
+) -> ManifestVerdict:
     name = conn.execute(
         select(repositories.c.name).where(repositories.c.id == repository_id)
     ).scalar_one()
-    return ManifestVerdict(True, name, size)
+    return ManifestVerdict(True, name, size, manifest_id, left)
+
+
+# -- seeding the queues from what is stored -------------------------------------------------
+
+
+def _tx_rescan_blobs(conn: Connection, after: str | None, limit: int) -> tuple[int, str | None]:
+    """Queue one page of blob rows (due ``grace`` after each blob's creation), leaving rows
+    already queued as they are: their leases and times stand. How many were queued, and the
+    last digest of the page (None past the end)."""
+    query = select(blobs.c.digest, blobs.c.created_at).order_by(blobs.c.digest).limit(limit)
+    if after is not None:
+        query = query.where(blobs.c.digest > after)
+    page = conn.execute(query).all()
+    if not page:
+        return 0, None
+    rows = [{"digest": row.digest, "queued_at": row.created_at} for row in page]
+    return _queue_new(conn, rows), page[-1].digest
+
+
+def _tx_rescan_manifests(conn: Connection, after: int, limit: int) -> tuple[int, int | None]:
+    """Queue one page of manifests, by id after ``after``, like ``_tx_rescan_blobs``."""
+    m = manifests.c
+    query = select(m.id, m.repository_id, m.digest, m.created_at).where(m.id > after)
+    page = conn.execute(query.order_by(m.id).limit(limit)).all()
+    if not page:
+        return 0, None
+    rows = [
+        {"repository_id": row.repository_id, "digest": row.digest, "queued_at": row.created_at}
+        for row in page
+    ]
+    insert = _insert(conn)(gc_manifest_queue).values(rows)
+    done = conn.execute(
+        insert.on_conflict_do_nothing(index_elements=["repository_id", "digest"]).returning(
+            gc_manifest_queue.c.digest
+        )
+    )
+    return len(done.all()), page[-1].id
+
+
+def _tx_queue_digests(conn: Connection, digests: list[str], at: datetime) -> int:
+    return _queue_new(conn, [{"digest": d, "queued_at": at} for d in sorted(set(digests))])
+
+
+def _queue_new(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    insert = _insert(conn)(gc_blob_queue).values(rows)
+    done = conn.execute(
+        insert.on_conflict_do_nothing(index_elements=["digest"]).returning(gc_blob_queue.c.digest)
+    )
+    return len(done.all())
 
 
 class GcStore:
@@ -373,10 +492,18 @@ class GcStore:
         return [(row.queued_at, row.digest) for row in await self._db.read(query)]
 
     async def collect_blob(
-        self, digest: str, cutoff: datetime, lease: float, dry_run: bool = False
+        self,
+        digest: str,
+        cutoff: datetime,
+        lease: float,
+        dry_run: bool = False,
+        gone: Collection[int] = (),
+        chained: bool = False,
     ) -> BlobVerdict:
+        """Decide one candidate (and, unless ``dry_run``, remove its rows). ``gone`` and
+        ``chained`` are for dry runs: see the note above ``BlobVerdict``."""
         return await self._db.transaction(
-            _tx_collect_blob, digest, cutoff, datetime.now(UTC), lease, dry_run
+            _tx_collect_blob, digest, cutoff, datetime.now(UTC), lease, dry_run, gone, chained
         )
 
     async def finish_blob(self, digest: str) -> None:
@@ -403,8 +530,32 @@ class GcStore:
         return [(row.queued_at, row.repository_id, row.digest) for row in rows]
 
     async def collect_manifest(
-        self, repository_id: int, digest: str, cutoff: datetime, dry_run: bool = False
+        self,
+        repository_id: int,
+        digest: str,
+        cutoff: datetime,
+        dry_run: bool = False,
+        gone: Collection[int] = (),
+        chained: bool = False,
     ) -> ManifestVerdict:
+        """Decide one candidate, like ``collect_blob``."""
         return await self._db.transaction(
-            _tx_collect_manifest, repository_id, digest, cutoff, dry_run
+            _tx_collect_manifest, repository_id, digest, cutoff, dry_run, gone, chained
         )
+
+    async def rescan_blobs(self, after: str | None, limit: int) -> tuple[int, str | None]:
+        """Queue the next ``limit`` blob rows after digest ``after`` that are not queued yet,
+        in a short transaction of their own: (how many were queued, where to go on from, or
+        None at the end)."""
+        return await self._db.transaction(_tx_rescan_blobs, after, limit)
+
+    async def rescan_manifests(self, after: int, limit: int) -> tuple[int, int | None]:
+        """Like ``rescan_blobs``, for manifests by id (start at 0)."""
+        return await self._db.transaction(_tx_rescan_manifests, after, limit)
+
+    async def queue_digests(self, digests: list[str], at: datetime) -> int:
+        """Queue digests whose bytes were found in storage (none queued already is
+        touched); how many were queued."""
+        if not digests:
+            return 0
+        return await self._db.transaction(_tx_queue_digests, digests, at)

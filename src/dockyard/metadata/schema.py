@@ -32,29 +32,45 @@ __all__ = [
     "access_tokens",
     "audit_events",
     "blobs",
+    "event_consumers",
+    "event_deliveries",
+    "events",
     "gc_blob_queue",
     "gc_manifest_queue",
+    "immutable_tag_rules",
     "jobs",
     "login_failures",
     "manifest_blobs",
     "manifest_children",
     "manifests",
     "metadata",
+    "namespace_blobs",
+    "namespace_usage",
     "namespaces",
     "organization_members",
     "organizations",
+    "quota_reservations",
+    "quotas",
+    "readmes",
     "refresh_tokens",
     "repositories",
     "repository_blobs",
     "repository_settings",
     "repository_team_permissions",
+    "repository_usage",
     "repository_user_permissions",
+    "retention_policies",
     "robots",
+    "stars",
+    "tag_pulls",
     "tags",
     "team_members",
     "teams",
     "uploads",
     "users",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhooks",
 ]
 
 # Bytewise ordering for names that are paginated: PostgreSQL would otherwise sort by the
@@ -221,6 +237,38 @@ gc_manifest_queue = Table(
     Index(None, "queued_at"),
 )
 
+# -- events: the outbox of content events (``dockyard.events``) ------------------------------
+
+# Content events, each written in the transaction of the change it describes; ``body`` is
+# the event as JSON. Deleted once no consumer still has to deliver it.
+events = Table(
+    "events",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("body", String(), nullable=False),
+)
+
+# One row per event and consumer (a notification endpoint, the audit log) until delivered.
+# Rows, not a cursor on the highest id sent: ids may commit out of order on PostgreSQL.
+event_deliveries = Table(
+    "event_deliveries",
+    metadata,
+    Column("consumer", NAME, nullable=False),
+    Column("event_id", ID, ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("consumer", "event_id"),
+    Index(None, "event_id"),
+)
+
+# Which process sends a consumer's events: one holder at a time, until its lease expires.
+event_consumers = Table(
+    "event_consumers",
+    metadata,
+    Column("name", NAME, primary_key=True),
+    Column("holder", String(), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+)
+
 # -- identity: accounts, organizations and who may do what (``dockyard.identity``) ----------
 
 # A namespace (the first component of a repository name) belongs to one user or one
@@ -305,6 +353,7 @@ repository_settings = Table(
     Column("repository", NAME, primary_key=True),
     Column("visibility", String(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("description", String(), nullable=True),
 )
 
 # Grants on repositories, by exact name or pattern, to a user or to a team.
@@ -379,6 +428,7 @@ login_failures = Table(
     Column("key", String(), primary_key=True),
     Column("window_start", UtcDateTime(), nullable=False),
     Column("failures", Integer(), nullable=False),
+    Index(None, "window_start"),
 )
 
 # What was done by whom: logins, token creation and revocation (and later content events).
@@ -397,4 +447,188 @@ audit_events = Table(
     Column("detail", String(), nullable=True),
     Index(None, "time"),
     Index(None, "actor", "time"),
+)
+
+# -- hub: what people do with repositories from the web (``dockyard.hub``) -------------------
+
+# Who starred which repository; a repository's star count is counted here.
+stars = Table(
+    "stars",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("repository", NAME, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("user_id", "repository"),
+    Index(None, "repository"),
+)
+
+# A repository's README, as Markdown; rendered (and sanitised) when shown.
+readmes = Table(
+    "readmes",
+    metadata,
+    Column("repository", NAME, primary_key=True),
+    Column("markdown", String(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# A repository's webhooks: where a tagged push is POSTed (``dockyard.events.webhooks``); they
+# go with the repository's settings row, so a repository created again later has none.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column(
+        "repository",
+        NAME,
+        ForeignKey("repository_settings.repository", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(), nullable=False),
+    Column("url", String(), nullable=False),
+    # Kept as given: the HMAC of each payload needs it.
+    Column("secret", String(), nullable=True),
+    Column("active", Boolean(), nullable=False),
+    Column("created_by", String(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("repository", "name"),
+)
+
+# One payload for one webhook: pending until delivered, or failed after the last attempt.
+# ``event`` (the outbox event's id) keeps a re-delivered event from being queued twice.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("webhook_id", ID, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("payload", String(), nullable=False),
+    Column("state", String(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("response_code", Integer(), nullable=True),
+    CheckConstraint(
+        "state IN ('pending', 'delivered', 'failed')", name="ck_webhook_deliveries_state"
+    ),
+    UniqueConstraint("webhook_id", "event"),
+    Index(None, "state", "next_attempt_at"),
+)
+
+# Each try of a delivery: when, the HTTP status (None: no answer) or what went wrong.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column(
+        "delivery_id",
+        ID,
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempt", Integer(), nullable=False),
+    Column("time", UtcDateTime(), nullable=False),
+    Column("response_code", Integer(), nullable=True),
+    Column("error", String(), nullable=True),
+    Column("duration_ms", Integer(), nullable=False),
+    PrimaryKeyConstraint("delivery_id", "attempt"),
+)
+
+
+# -- lifecycle: immutable tags, quotas, usage, retention (``dockyard.lifecycle``) -------------
+# Triggers created by migration 0007 keep the usage tables right and refuse moving or deleting
+# an immutable tag, whichever code writes ``repository_blobs`` or ``tags``.
+
+# Tags (glob ``tag_pattern``) of repositories (glob ``repository_pattern``) that may not move
+# or go once set. The regexes are the same patterns for PostgreSQL's trigger (SQLite's uses
+# GLOB).
+immutable_tag_rules = Table(
+    "immutable_tag_rules",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("repository_pattern", NAME, nullable=False),
+    Column("tag_pattern", NAME, nullable=False),
+    Column("repository_regex", String(), nullable=False),
+    Column("tag_regex", String(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("repository_pattern", "tag_pattern"),
+)
+
+# Which tags of matching repositories to keep; the others ``tag_pattern`` matches go.
+retention_policies = Table(
+    "retention_policies",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("repository_pattern", NAME, nullable=False),
+    Column("tag_pattern", NAME, nullable=False),
+    Column("keep_last", Integer(), nullable=True),
+    # Seconds: keep tags pushed or pulled within this long.
+    Column("keep_within", BigInteger(), nullable=True),
+    Column("keep_pattern", NAME, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Storage limits of a namespace or a repository, in bytes of blobs.
+quotas = Table(
+    "quotas",
+    metadata,
+    Column("scope", String(), nullable=False),
+    Column("name", NAME, nullable=False),
+    Column("limit_bytes", BigInteger(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("scope", "name"),
+    CheckConstraint("scope IN ('namespace', 'repository')", name="ck_quotas_scope"),
+)
+
+# Bytes admitted against a quota but not yet linked (a push between its check and its link).
+quota_reservations = Table(
+    "quota_reservations",
+    metadata,
+    Column("id", String(), primary_key=True),
+    Column("namespace", NAME, nullable=False),
+    Column("repository", NAME, nullable=False),
+    Column("size", BigInteger(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index(None, "namespace"),
+    Index(None, "repository"),
+)
+
+# Blob bytes linked in a namespace, each digest once (kept by triggers).
+namespace_usage = Table(
+    "namespace_usage",
+    metadata,
+    Column("namespace", NAME, primary_key=True),
+    Column("bytes", BigInteger(), nullable=False),
+    Column("blobs", BigInteger(), nullable=False),
+)
+
+# How many repositories of a namespace link a digest: it counts once while any does.
+namespace_blobs = Table(
+    "namespace_blobs",
+    metadata,
+    Column("namespace", NAME, nullable=False),
+    Column("digest", String(), nullable=False),
+    Column("links", BigInteger(), nullable=False),
+    Column("size", BigInteger(), nullable=False),
+    PrimaryKeyConstraint("namespace", "digest"),
+)
+
+# Blob bytes linked in a repository (kept by triggers).
+repository_usage = Table(
+    "repository_usage",
+    metadata,
+    Column("repository_id", ID, primary_key=True, autoincrement=False),
+    Column("bytes", BigInteger(), nullable=False),
+    Column("blobs", BigInteger(), nullable=False),
+)
+
+# Pulls of a tag (manifest GET or HEAD by tag), flushed in batches from memory.
+tag_pulls = Table(
+    "tag_pulls",
+    metadata,
+    Column("repository", NAME, nullable=False),
+    Column("tag", NAME, nullable=False),
+    Column("pulls", BigInteger(), nullable=False),
+    Column("last_pulled_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("repository", "tag"),
 )

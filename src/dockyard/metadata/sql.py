@@ -11,7 +11,8 @@ then read back; references are read ``FOR KEY SHARE`` (a no-op on SQLite, whose 
 serialised by ``BEGIN IMMEDIATE``) so a concurrent delete cannot slip between validation and
 commit; upload leases are taken with one conditional ``UPDATE``. Transactions that may leave
 garbage behind (an unlink, a deleted manifest, a deleted or moved tag, a new blob) enqueue the
-candidates for the garbage collector themselves (see ``gc.py``).
+candidates for the garbage collector themselves (see ``gc.py``). Writes that change content
+record the caller's outbox events in the same transaction (see ``dockyard.events.outbox``).
 
 The statements of the frequent calls are built once, with bound parameters: building a
 SQLAlchemy expression takes several times longer than running a point query on SQLite.
@@ -27,11 +28,13 @@ from sqlalchemy import Row, Select, Table, bindparam, delete, func, or_, select,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult
 
+from dockyard.events.outbox import insert_events
 from dockyard.metadata.base import (
     BlobRecord,
     ManifestRecord,
     MetadataError,
     MissingReferences,
+    OutboxEvent,
     UploadBusy,
     UploadRecord,
 )
@@ -316,7 +319,13 @@ def _create_repository(conn: Connection, name: str) -> int:
     return created
 
 
-def _tx_link_blob(conn: Connection, repository: str, digest: str, size: int) -> None:
+def _tx_link_blob(
+    conn: Connection,
+    repository: str,
+    digest: str,
+    size: int,
+    events: Sequence[OutboxEvent] = (),
+) -> None:
     now = _now()
     repository_id = _create_repository(conn, repository)
     values = {"digest": digest, "size": size, "created_at": now}
@@ -330,20 +339,30 @@ def _tx_link_blob(conn: Connection, repository: str, digest: str, size: int) -> 
     if created:
         # A new blob that no manifest may ever reference.
         enqueue_blobs(conn, [digest], now)
+    insert_events(conn, events, now)
 
 
-def _tx_unlink_blob(conn: Connection, repository: str, digest: str) -> bool:
+def _tx_unlink_blob(
+    conn: Connection, repository: str, digest: str, events: Sequence[OutboxEvent]
+) -> bool:
     parameters = {"repository": repository, "digest": digest}
     if _rowcount(conn.execute(_UNLINK_BLOB, parameters)) == 0:
         return False
-    enqueue_blobs(conn, [digest], _now())
+    now = _now()
+    enqueue_blobs(conn, [digest], now)
+    insert_events(conn, events, now)
     return True
 
 
 def _tx_complete_upload(
-    conn: Connection, upload_id: str, repository: str, digest: str, size: int
+    conn: Connection,
+    upload_id: str,
+    repository: str,
+    digest: str,
+    size: int,
+    events: Sequence[OutboxEvent],
 ) -> None:
-    _tx_link_blob(conn, repository, digest, size)
+    _tx_link_blob(conn, repository, digest, size, events)
     conn.execute(_DELETE_UPLOAD, {"upload_id": upload_id})
 
 
@@ -403,7 +422,12 @@ def _point_tags(
     enqueue_manifests(conn, repository_id, retagged, now)
 
 
-def _tx_put_manifest(conn: Connection, manifest: ManifestRecord, tags: Sequence[str]) -> None:
+def _tx_put_manifest(
+    conn: Connection,
+    manifest: ManifestRecord,
+    tags: Sequence[str],
+    events: Sequence[OutboxEvent],
+) -> None:
     now = _now()
     needed_blobs = sorted(set(manifest.blobs))
     needed_children = sorted(set(manifest.children))
@@ -427,9 +451,12 @@ def _tx_put_manifest(conn: Connection, manifest: ManifestRecord, tags: Sequence[
         _insert_references(conn, manifest_id, needed_blobs, needed_children)
     if tags:
         _point_tags(conn, repository_id, manifest_id, tags, now)
+    insert_events(conn, events, now)
 
 
-def _tx_delete_manifest(conn: Connection, repository: str, digest: str) -> bool:
+def _tx_delete_manifest(
+    conn: Connection, repository: str, digest: str, events: Sequence[OutboxEvent]
+) -> bool:
     repository_id = _repository_id(conn, repository)
     if repository_id is None:
         return False
@@ -437,11 +464,15 @@ def _tx_delete_manifest(conn: Connection, repository: str, digest: str) -> bool:
     manifest_id = conn.execute(_MANIFEST_ID, key).scalar_one_or_none()
     if manifest_id is None:
         return False
-    remove_manifest(conn, repository_id, manifest_id, digest, _now())
+    now = _now()
+    remove_manifest(conn, repository_id, manifest_id, digest, now)
+    insert_events(conn, events, now)
     return True
 
 
-def _tx_delete_tag(conn: Connection, repository: str, tag: str) -> bool:
+def _tx_delete_tag(
+    conn: Connection, repository: str, tag: str, events: Sequence[OutboxEvent]
+) -> bool:
     repository_id = _repository_id(conn, repository)
     if repository_id is None:
         return False
@@ -453,7 +484,9 @@ def _tx_delete_tag(conn: Connection, repository: str, tag: str) -> bool:
     digest = conn.execute(
         select(manifests.c.digest).where(manifests.c.id == manifest_id)
     ).scalar_one()
-    enqueue_manifests(conn, repository_id, [digest], _now())
+    now = _now()
+    enqueue_manifests(conn, repository_id, [digest], now)
+    insert_events(conn, events, now)
     return True
 
 
@@ -514,15 +547,24 @@ class SqlMetadataStore:
         row = _first(await self._read(_GET_REPOSITORY_BLOB, repository=repository, digest=digest))
         return None if row is None else BlobRecord(row.digest, row.size)
 
-    async def link_blob(self, repository: str, digest: str, size: int) -> None:
-        await self._db.transaction(_tx_link_blob, repository, digest, size)
+    async def link_blob(
+        self, repository: str, digest: str, size: int, events: Sequence[OutboxEvent] = ()
+    ) -> None:
+        await self._db.transaction(_tx_link_blob, repository, digest, size, events)
 
-    async def unlink_blob(self, repository: str, digest: str) -> bool:
-        return await self._db.transaction(_tx_unlink_blob, repository, digest)
+    async def unlink_blob(
+        self, repository: str, digest: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
+        return await self._db.transaction(_tx_unlink_blob, repository, digest, events)
 
     # -- manifests and tags ----------------------------------------------------------------
-    async def put_manifest(self, manifest: ManifestRecord, tags: Sequence[str] = ()) -> None:
-        await self._db.transaction(_tx_put_manifest, manifest, tags)
+    async def put_manifest(
+        self,
+        manifest: ManifestRecord,
+        tags: Sequence[str] = (),
+        events: Sequence[OutboxEvent] = (),
+    ) -> None:
+        await self._db.transaction(_tx_put_manifest, manifest, tags, events)
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
         row = _first(await self._read(_GET_MANIFEST, repository=repository, digest=digest))
@@ -532,11 +574,15 @@ class SqlMetadataStore:
         row = _first(await self._read(_GET_TAGGED_MANIFEST, repository=repository, tag=tag))
         return None if row is None else _manifest_record(repository, row)
 
-    async def delete_manifest(self, repository: str, digest: str) -> bool:
-        return await self._db.transaction(_tx_delete_manifest, repository, digest)
+    async def delete_manifest(
+        self, repository: str, digest: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
+        return await self._db.transaction(_tx_delete_manifest, repository, digest, events)
 
-    async def delete_tag(self, repository: str, tag: str) -> bool:
-        return await self._db.transaction(_tx_delete_tag, repository, tag)
+    async def delete_tag(
+        self, repository: str, tag: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
+        return await self._db.transaction(_tx_delete_tag, repository, tag, events)
 
     async def list_tags(self, repository: str, limit: int, last: str | None = None) -> list[str]:
         query = (
@@ -614,9 +660,14 @@ class SqlMetadataStore:
         return await self._db.transaction(_tx_execute, statement, values) > 0
 
     async def complete_upload(
-        self, upload_id: str, repository: str, digest: str, size: int
+        self,
+        upload_id: str,
+        repository: str,
+        digest: str,
+        size: int,
+        events: Sequence[OutboxEvent] = (),
     ) -> None:
-        await self._db.transaction(_tx_complete_upload, upload_id, repository, digest, size)
+        await self._db.transaction(_tx_complete_upload, upload_id, repository, digest, size, events)
 
     async def delete_upload(self, upload_id: str) -> bool:
         return await self._db.transaction(_tx_execute, _DELETE_UPLOAD, {"upload_id": upload_id}) > 0

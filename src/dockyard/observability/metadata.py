@@ -6,10 +6,19 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from dockyard.metadata.base import BlobRecord, ManifestRecord, MetadataStore, UploadRecord
-from dockyard.observability.metrics import Metrics
+from dockyard.metadata.base import (
+    BlobRecord,
+    ManifestRecord,
+    MetadataStore,
+    OutboxEvent,
+    UploadRecord,
+)
+
+if TYPE_CHECKING:
+    from dockyard.observability.metrics import Metrics
+    from dockyard.observability.tracing import Tracing
 
 __all__ = ["MeteredMetadata"]
 
@@ -17,16 +26,27 @@ T = TypeVar("T")
 
 
 class MeteredMetadata:
-    def __init__(self, store: MetadataStore, metrics: Metrics) -> None:
+    """Times each call (with metrics), and traces it as a span of the request it serves
+    (with tracing)."""
+
+    def __init__(
+        self, store: MetadataStore, metrics: Metrics | None, tracing: Tracing | None = None
+    ) -> None:
         self._store = store
-        self._duration = metrics.metadata_duration
+        self._duration = None if metrics is None else metrics.metadata_duration
+        self._tracing = tracing
 
     async def _call(self, operation: str, call: Awaitable[T]) -> T:
         started = time.perf_counter()
         try:
-            return await call
+            if self._tracing is None:
+                return await call
+            # The coroutine runs inside the span: what it calls is the span's child.
+            with self._tracing.span(f"metadata {operation}", {"db.operation.name": operation}):
+                return await call
         finally:
-            self._duration.labels(operation).observe(time.perf_counter() - started)
+            if self._duration is not None:
+                self._duration.labels(operation).observe(time.perf_counter() - started)
 
     async def close(self) -> None:
         await self._store.close()
@@ -45,14 +65,23 @@ class MeteredMetadata:
             "get_repository_blob", self._store.get_repository_blob(repository, digest)
         )
 
-    async def link_blob(self, repository: str, digest: str, size: int) -> None:
-        await self._call("link_blob", self._store.link_blob(repository, digest, size))
+    async def link_blob(
+        self, repository: str, digest: str, size: int, events: Sequence[OutboxEvent] = ()
+    ) -> None:
+        await self._call("link_blob", self._store.link_blob(repository, digest, size, events))
 
-    async def unlink_blob(self, repository: str, digest: str) -> bool:
-        return await self._call("unlink_blob", self._store.unlink_blob(repository, digest))
+    async def unlink_blob(
+        self, repository: str, digest: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
+        return await self._call("unlink_blob", self._store.unlink_blob(repository, digest, events))
 
-    async def put_manifest(self, manifest: ManifestRecord, tags: Sequence[str] = ()) -> None:
-        await self._call("put_manifest", self._store.put_manifest(manifest, tags))
+    async def put_manifest(
+        self,
+        manifest: ManifestRecord,
+        tags: Sequence[str] = (),
+        events: Sequence[OutboxEvent] = (),
+    ) -> None:
+        await self._call("put_manifest", self._store.put_manifest(manifest, tags, events))
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
         return await self._call("get_manifest", self._store.get_manifest(repository, digest))
@@ -62,11 +91,17 @@ class MeteredMetadata:
             "get_tagged_manifest", self._store.get_tagged_manifest(repository, tag)
         )
 
-    async def delete_manifest(self, repository: str, digest: str) -> bool:
-        return await self._call("delete_manifest", self._store.delete_manifest(repository, digest))
+    async def delete_manifest(
+        self, repository: str, digest: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
+        return await self._call(
+            "delete_manifest", self._store.delete_manifest(repository, digest, events)
+        )
 
-    async def delete_tag(self, repository: str, tag: str) -> bool:
-        return await self._call("delete_tag", self._store.delete_tag(repository, tag))
+    async def delete_tag(
+        self, repository: str, tag: str, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
+        return await self._call("delete_tag", self._store.delete_tag(repository, tag, events))
 
     async def list_tags(self, repository: str, limit: int, last: str | None = None) -> list[str]:
         return await self._call("list_tags", self._store.list_tags(repository, limit, last))
@@ -108,10 +143,16 @@ class MeteredMetadata:
         )
 
     async def complete_upload(
-        self, upload_id: str, repository: str, digest: str, size: int
+        self,
+        upload_id: str,
+        repository: str,
+        digest: str,
+        size: int,
+        events: Sequence[OutboxEvent] = (),
     ) -> None:
         await self._call(
-            "complete_upload", self._store.complete_upload(upload_id, repository, digest, size)
+            "complete_upload",
+            self._store.complete_upload(upload_id, repository, digest, size, events),
         )
 
     async def delete_upload(self, upload_id: str) -> bool:

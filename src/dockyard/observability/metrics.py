@@ -16,6 +16,7 @@ Names (all prefixed ``dockyard_``)::
     storage_bytes_total{driver, direction}                bytes read from / written to storage
     metadata_operation_duration_seconds{operation}        MetadataStore calls
     uploads_in_progress                                   upload writers open, all workers
+    cache_lookups_total{cache, kind, result}              cache hits and misses (redis, memory)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from dockyard.observability import MULTIPROC_ENV
 from dockyard.observability.accesslog import RequestRecord
 
-__all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "Metrics", "multiprocess_directory"]
+__all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "CacheCounts", "Metrics", "multiprocess_directory"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -120,6 +121,14 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=registry,
         )
+        self.cache_lookups = Counter(
+            "cache_lookups",
+            "Cached entries looked up: result is hit (the cache answered) or miss (the "
+            "source of truth did), by cache (redis, memory) and kind of entry.",
+            ["cache", "kind", "result"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram, Counter, Counter]] = {}
 
     def observe_request(self, record: RequestRecord) -> None:
@@ -145,6 +154,10 @@ class Metrics:
         if record.sent:
             sent.inc(record.sent)
 
+    def cache_stats(self, cache: str) -> CacheCounts:
+        """The hit and miss counts of the cache named ``cache``."""
+        return CacheCounts(self.cache_lookups, cache)
+
     def exposition(self) -> bytes:
         """The text exposition format: every worker's samples in multiprocess mode."""
         if self.multiprocess is None:
@@ -158,6 +171,22 @@ class Metrics:
         """This process stops serving: its gauges no longer count."""
         if self.multiprocess is not None:
             mark_process_dead(os.getpid(), self.multiprocess)  # type: ignore[no-untyped-call]
+
+
+class CacheCounts:
+    """``CacheStats`` (see ``dockyard.cache.stats``) counting into ``cache_lookups_total``."""
+
+    def __init__(self, counter: Counter, cache: str) -> None:
+        self._counter = counter
+        self._cache = cache
+        self._children: dict[tuple[str, bool], Counter] = {}
+
+    def lookup(self, kind: str, hit: bool) -> None:
+        child = self._children.get((kind, hit))
+        if child is None:
+            result = "hit" if hit else "miss"
+            child = self._children[kind, hit] = self._counter.labels(self._cache, kind, result)
+        child.inc()
 
 
 def _forget_dead_workers(directory: str) -> None:

@@ -2,28 +2,26 @@
 what replaces it.
 
 Bugsnag and New Relic error reporting is not built in. Dockyard exposes Prometheus metrics
-(``http.debug.prometheus``) and structured logs (``log.formatter: json``) instead; tracing
-through OpenTelemetry is Dockyard's own switch, ``reporting.opentelemetry.enabled`` (off by
-default), and needs the OpenTelemetry packages.
+(``http.debug.prometheus``), structured logs (``log.formatter: json``) and OpenTelemetry
+traces (the ``tracing`` section; see ``observability.tracing``) instead.
+``reporting.opentelemetry.enabled: true`` is also accepted: it turns tracing on, sending to
+the ``OTEL_EXPORTER_OTLP_*`` endpoint.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
 from dockyard.config import Config, ConfigError, Problem
 
-__all__ = ["OTEL_PACKAGES", "reporting_warnings"]
+__all__ = ["reporting_warnings"]
 
-OTEL_PACKAGES = ("opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http")
-_OTEL_MODULES = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http")
-
+_OPENTELEMETRY = "OpenTelemetry tracing (tracing.otlp.endpoint)"
 _REPLACEMENTS = {
-    "bugsnag": "use the structured logs (log.formatter: json) with your log pipeline's alerts",
-    "newrelic": "use Prometheus metrics (http.debug.prometheus) or OpenTelemetry "
-    "(reporting.opentelemetry)",
+    "bugsnag": "use the structured logs (log.formatter: json) with your log pipeline's alerts, "
+    f"or {_OPENTELEMETRY}",
+    "newrelic": f"use Prometheus metrics (http.debug.prometheus) or {_OPENTELEMETRY}",
 }
 
 
@@ -41,7 +39,7 @@ def reporting_warnings(config: Config) -> list[str]:
             _check_opentelemetry(options)
             continue
         replacement = _REPLACEMENTS.get(
-            service, "use Prometheus metrics (http.debug.prometheus) or OpenTelemetry"
+            service, f"use Prometheus metrics (http.debug.prometheus) or {_OPENTELEMETRY}"
         )
         warnings.append(f"reporting.{service}: ignored, not supported; {replacement}")
     return warnings
@@ -59,32 +57,4 @@ def _check_opentelemetry(options: Any) -> None:
     enabled = options.get("enabled", False)
     if not isinstance(enabled, bool):
         raise ConfigError([Problem(f"{where}.enabled", "must be true or false")])
-    if not enabled:
-        return
-    missing = [name for name in _OTEL_MODULES if not _importable(name)]
-    if missing:
-        raise ConfigError(
-            [
-                Problem(
-                    f"{where}.enabled",
-                    "tracing needs the OpenTelemetry packages, which are not installed "
-                    f"(pip install {' '.join(OTEL_PACKAGES)}); or set it to false",
-                )
-            ]
-        )
-    raise ConfigError(
-        [
-            Problem(
-                f"{where}.enabled",
-                "OpenTelemetry tracing is not available in this version; use Prometheus "
-                "metrics (http.debug.prometheus)",
-            )
-        ]
-    )
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+    # Tracing itself (and whether its packages are here) is observability.tracing's concern.

@@ -1,14 +1,20 @@
 """A ``StorageDriver`` that times every call of the driver it wraps, counts the bytes, and
-keeps the gauge of uploads being written. Behaviour is the wrapped driver's, unchanged."""
+keeps the gauge of uploads being written (with metrics on); and traces each call as a span of
+the request it serves (with tracing on; single writes are not traced, reads are one span
+each). Behaviour is the wrapped driver's, unchanged."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Protocol
 
-from dockyard.observability.metrics import Metrics
 from dockyard.storage.base import FileInfo, StorageDriver, StorageWriter
+
+if TYPE_CHECKING:
+    from dockyard.observability.metrics import Metrics
+    from dockyard.observability.tracing import Tracing
 
 __all__ = ["MeteredStorage", "MeteredWriter"]
 
@@ -29,6 +35,24 @@ _OPERATIONS = (
 )
 
 
+class _Count(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class _Gauge(_Count, Protocol):
+    def dec(self, amount: float = 1) -> None: ...
+
+
+class _Uncounted:
+    """Stands in for the counters when metrics are off."""
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def dec(self, amount: float = 1) -> None:
+        pass
+
+
 class MeteredWriter:
     """Times the writes and the ending; the upload counts as in progress until it ends."""
 
@@ -43,7 +67,7 @@ class MeteredWriter:
         return self._writer.size
 
     async def write(self, data: bytes | bytearray) -> None:
-        with self._driver.timer("write"):
+        with self._driver.timer("write", traced=False):
             await self._writer.write(data)
         self._driver.written.inc(len(data))
 
@@ -76,19 +100,46 @@ class MeteredWriter:
 
 
 class MeteredStorage:
-    def __init__(self, driver: StorageDriver, metrics: Metrics) -> None:
+    def __init__(
+        self, driver: StorageDriver, metrics: Metrics | None, tracing: Tracing | None = None
+    ) -> None:
         self._driver = driver
         self.name = driver.name
-        self._timers = {
-            operation: metrics.storage_duration.labels(driver.name, operation)
-            for operation in _OPERATIONS
-        }
-        self.read = metrics.storage_bytes.labels(driver.name, "read")
-        self.written = metrics.storage_bytes.labels(driver.name, "written")
-        self.uploads = metrics.uploads
+        self._tracing = tracing
+        self.read: _Count = _Uncounted()
+        self.written: _Count = _Uncounted()
+        self.uploads: _Gauge = _Uncounted()
+        self._timers = {}
+        if metrics is not None:
+            self._timers = {
+                operation: metrics.storage_duration.labels(driver.name, operation)
+                for operation in _OPERATIONS
+            }
+            self.read = metrics.storage_bytes.labels(driver.name, "read")
+            self.written = metrics.storage_bytes.labels(driver.name, "written")
+            self.uploads = metrics.uploads
 
-    def timer(self, operation: str) -> contextlib.AbstractContextManager[object]:
-        return self._timers[operation].time()
+    def timer(
+        self, operation: str, *, traced: bool = True
+    ) -> contextlib.AbstractContextManager[object]:
+        timer = self._timers.get(operation)
+        if self._tracing is None or not traced:
+            return contextlib.nullcontext() if timer is None else timer.time()
+        span = self._tracing.span(f"storage {operation}", self._attributes(operation))
+        if timer is None:
+            return span
+        stack = contextlib.ExitStack()
+        stack.enter_context(span)
+        stack.enter_context(timer.time())
+        return stack
+
+    def _attributes(self, operation: str) -> dict[str, str]:
+        return {"dockyard.storage.driver": self.name, "dockyard.storage.operation": operation}
+
+    def _observe_read(self, seconds: float) -> None:
+        timer = self._timers.get("reader")
+        if timer is not None:
+            timer.observe(seconds)
 
     async def get_content(self, path: str) -> bytes:
         with self.timer("get_content"):
@@ -107,17 +158,28 @@ class MeteredStorage:
     async def _read(self, path: str, offset: int, length: int | None) -> AsyncIterator[bytes]:
         started = time.perf_counter()
         first = True
+        # Not made the current span: a stream may be resumed and closed from other tasks.
+        tracing = self._tracing
+        span = (
+            None if tracing is None else tracing.start("storage reader", self._attributes("reader"))
+        )
         chunks = self._driver.reader(path, offset, length)
         try:
             async for chunk in chunks:
                 if first:
                     first = False
-                    self._timers["reader"].observe(time.perf_counter() - started)
+                    self._observe_read(time.perf_counter() - started)
                 self.read.inc(len(chunk))
                 yield chunk
+        except BaseException as exc:
+            if tracing is not None and span is not None:
+                tracing.failed(span, exc)
+            raise
         finally:
             if first:  # nothing was read: an empty range, or the read failed
-                self._timers["reader"].observe(time.perf_counter() - started)
+                self._observe_read(time.perf_counter() - started)
+            if span is not None:
+                span.end()
             # Close the driver's stream now (its file or connection), not when collected.
             close = getattr(chunks, "aclose", None)
             if close is not None:

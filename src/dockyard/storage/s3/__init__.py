@@ -5,10 +5,13 @@ event loop free of network waits, but botocore also signs and checksums request 
 aiobotocore that CPU work runs on the event loop (measured here: 20-27 ms stalls for each
 10 MiB part), in a worker thread it does not (5-10 ms, the GIL's switch interval).
 aiobotocore also pins botocore to a narrow range, which clashes with other botocore users.
-Memory stays flat: reads stream ranged GETs a chunk at a time; a writer holds at most one part.
+Large reads are the exception: boto3 presigns them and the event loop streams the body from a
+socket of its own, which halves their CPU (``ranges``). Memory stays flat: reads stream ranged
+GETs a chunk at a time; a writer holds at most one part.
 
 Modules: ``layout`` (paths to keys), ``parts`` (multipart limits), ``bucket`` (the requests),
-``client`` (a client from config), ``writer`` (resumable multipart writes), ``driver``.
+``client`` (a client from config), ``ranges`` (streamed reads), ``writer`` (resumable multipart
+writes), ``driver``.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ so the event loop never waits on the network. S3's error responses become storag
 
     StorageError
     └── S3Error       a request the store refused or could not answer
-        ├── Missing   no such key or multipart upload
-        └── Changed   the object changed under a conditional request
+        ├── Missing      no such key or multipart upload
+        ├── Changed      the object changed under a conditional request
+        └── OutOfRange   a ranged read beyond the end of the object
 """
 
 from __future__ import annotations
@@ -30,12 +31,23 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-__all__ = ["Bucket", "Changed", "Head", "Listing", "Missing", "ObjectOptions", "S3Error"]
+__all__ = [
+    "Bucket",
+    "Changed",
+    "Head",
+    "Listing",
+    "Missing",
+    "ObjectOptions",
+    "OutOfRange",
+    "S3Error",
+    "error_for",
+]
 
 T = TypeVar("T")
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchUpload"})
 _CHANGED_CODES = frozenset({"PreconditionFailed", "412"})
+_RANGE_CODES = frozenset({"InvalidRange", "416"})
 # DeleteObjects takes at most this many keys per request.
 _DELETE_BATCH = 1000
 
@@ -54,15 +66,25 @@ class Changed(S3Error):
     """A conditional request found the object changed."""
 
 
+class OutOfRange(S3Error):
+    """A ranged read reaches beyond the end of the object."""
+
+
+def error_for(operation: str, code: str, message: str) -> S3Error:
+    """The storage error for S3's answer ``code`` to ``operation``."""
+    text = f"S3 {operation}: {code} {message}".rstrip()
+    if code in _MISSING_CODES:
+        return Missing(text, code)
+    if code in _CHANGED_CODES:
+        return Changed(text, code)
+    if code in _RANGE_CODES:
+        return OutOfRange(text, code)
+    return S3Error(text, code)
+
+
 def _translate(exc: ClientError) -> S3Error:
     error = exc.response.get("Error", {})
-    code = str(error.get("Code", ""))
-    message = f"S3 {exc.operation_name}: {code} {error.get('Message', '')}".rstrip()
-    if code in _MISSING_CODES:
-        return Missing(message, code)
-    if code in _CHANGED_CODES:
-        return Changed(message, code)
-    return S3Error(message, code)
+    return error_for(exc.operation_name, str(error.get("Code", "")), str(error.get("Message", "")))
 
 
 def _utc(moment: datetime) -> datetime:

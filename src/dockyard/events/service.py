@@ -1,0 +1,135 @@
+"""Events for one app, built from its config: the sink the core writes to and the background
+tasks that deliver (one ``Deliverer`` per consumer, and the pull buffer's flush).
+
+Consumers: each enabled ``notifications.endpoints`` entry, and the audit log when
+``auth.builtin`` is on. With none, the sink is ``NO_EVENTS`` and nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from dockyard.config import Config
+from dockyard.config.fields import parse_tcp_address
+from dockyard.config.notifications import EndpointConfig
+from dockyard.events.audit import AUDIT_CONSUMER, AuditLog
+from dockyard.events.delivery import Consumer, Deliverer, RetryPolicy
+from dockyard.events.endpoint import consumer_name
+from dockyard.events.outbox import Outbox
+from dockyard.events.pulls import PullBuffer
+from dockyard.events.sink import NO_EVENTS, ConsumerFilter, Events, EventSink
+from dockyard.events.webhooks import WEBHOOKS_CONSUMER
+from dockyard.events.webhooks import ignores as webhooks_ignore
+from dockyard.metadata.engine import Database
+
+if TYPE_CHECKING:
+    from dockyard.observability.metrics import Metrics
+
+__all__ = ["EventService"]
+
+log = logging.getLogger("dockyard.events")
+
+
+def _never(action: str, media_type: str | None) -> bool:
+    return False
+
+
+def _source_addr(config: Config) -> str:
+    try:
+        _, port = parse_tcp_address(config.http.addr)
+    except ValueError:
+        port = None
+    host = socket.gethostname()
+    return f"{host}:{port}" if port else host
+
+
+class EventService:
+    def __init__(self, config: Config, database: Database, metrics: Metrics | None) -> None:
+        self._config = config
+        self._metrics = metrics
+        self.outbox = Outbox(database)
+        self.endpoints: list[EndpointConfig] = list(config.notifications.active)
+        self.audit = "builtin" in config.auth
+        self.instance_id = str(uuid.uuid4())
+        self.pulls: PullBuffer | None = None
+        filters = [ConsumerFilter(consumer_name(e), e.ignores) for e in self.endpoints]
+        if self.audit:
+            filters.append(ConsumerFilter(AUDIT_CONSUMER, _never))
+        # Repository webhooks are configured through the management API of auth.builtin.
+        self.webhooks = self.audit
+        if self.webhooks:
+            filters.append(ConsumerFilter(WEBHOOKS_CONSUMER, webhooks_ignore))
+        self.sink: EventSink = NO_EVENTS
+        if filters:
+            self.pulls = PullBuffer(self.outbox)
+            self.sink = Events(
+                filters,
+                source_addr=_source_addr(config),
+                instance_id=self.instance_id,
+                include_references=config.notifications.events.includereferences,
+                host=config.http.host,
+                pull_buffer=self.pulls.add,
+            )
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Deliver in the background while the block runs; flush buffered pulls at the end."""
+        if self.pulls is None:
+            yield
+            return
+        # Imported here: only apps that send notifications need an HTTP client.
+        import httpx
+
+        from dockyard.events.endpoint import HttpEndpoint
+
+        event_metrics = None
+        if self._metrics is not None:
+            from dockyard.events.metrics import EventMetrics
+
+            event_metrics = EventMetrics(self._metrics)
+        holder = f"{socket.gethostname()}/{os.getpid()}/{self.instance_id}"
+        client = httpx.AsyncClient(follow_redirects=True)
+        deliverers: list[Deliverer] = []
+        for endpoint in self.endpoints:
+            log.info(
+                "configuring endpoint %s (%s), timeout=%ss, threshold=%d, backoff=%ss",
+                endpoint.name,
+                endpoint.url,
+                endpoint.timeout,
+                endpoint.threshold,
+                endpoint.backoff,
+            )
+            consumer: Consumer = HttpEndpoint(endpoint, client)
+            policy = RetryPolicy(endpoint.threshold, endpoint.backoff)
+            deliverers.append(Deliverer(self.outbox, consumer, policy, holder, event_metrics))
+        if self.audit:
+            audit = AuditLog(self.outbox.database)
+            deliverers.append(Deliverer(self.outbox, audit, RetryPolicy(), holder, None))
+        if self.webhooks:
+            from dockyard.events.webhooks import WebhookQueue, run_webhooks
+
+            queue = WebhookQueue(self.outbox)
+            deliverers.append(Deliverer(self.outbox, queue, RetryPolicy(), holder, None))
+        tasks = [asyncio.create_task(self.pulls.run_forever())]
+        if self.webhooks:
+            settings = self._config.hub.webhooks
+            tasks.append(asyncio.create_task(run_webhooks(self.outbox, settings, holder)))
+        tasks += [asyncio.create_task(d.run_forever()) for d in deliverers]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await self.pulls.flush()
+            except Exception:
+                log.exception("could not record the last pull events at shutdown")
+            await client.aclose()
