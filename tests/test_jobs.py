@@ -10,19 +10,12 @@ import pytest
 
 from dockyard.jobs import Jobs, run_periodically
 from dockyard.metadata.engine import Database, open_database
-from dockyard.metadata.migrate import upgrade
-from metadata.test_postgres import fresh_database
+from metadata.test_postgres import database_of
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'jobs.db'}"
-        asyncio.run(upgrade(url))
-        yield url
-        return
-    with fresh_database() as url:
-        asyncio.run(upgrade(url))
+    with database_of(request.param, tmp_path, migrate=True) as url:
         yield url
 
 

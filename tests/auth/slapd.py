@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -42,12 +43,15 @@ __all__ = [
     "ADMIN_DN",
     "ADMIN_PASSWORD",
     "BASE",
+    "DEVELOPERS",
     "GROUPS",
     "PASSWORDS",
     "PEOPLE",
+    "READERS",
     "SERVICE_DN",
     "SERVICE_PASSWORD",
     "Slapd",
+    "ldap_options",
     "make_ca",
     "slapd_server",
 ]
@@ -352,3 +356,21 @@ def slapd_server(workdir: Path, port_for: Callable[[], int]) -> Iterator[Slapd]:
         yield server
     finally:
         server.stop()
+
+
+def ldap_options(slapd: Slapd, **overrides: Any) -> dict[str, Any]:
+    """The keys of ``auth.builtin.ldap`` for this server: StartTLS with the test CA, searching as
+    the service account, developers mapped to acme/developers; ``overrides`` add or replace."""
+    options: dict[str, Any] = {
+        "url": slapd.url,
+        "starttls": True,
+        "cafile": str(slapd.ca_file),
+        "binddn": SERVICE_DN,
+        "bindpassword": SERVICE_PASSWORD,
+        "usersearchbase": PEOPLE,
+        "groupsearchbase": GROUPS,
+        "groups": {DEVELOPERS: "acme/developers"},
+        "timeout": "3s",
+    }
+    options.update(overrides)
+    return options

@@ -86,7 +86,7 @@ class Site:
         query: list[tuple[str, str]] = [("service", "dockyard")]
         query += [("scope", scope) for scope in scopes]
         query += list(params.items())
-        return httpx.get(f"{self.url}/token", params=query, headers=headers, timeout=30)
+        return httpx.get(f"{self.url}/token", params=tuple(query), headers=headers, timeout=30)
 
     def token(self, user: str | None, *scopes: str) -> str:
         response = self.token_response(user, *scopes)
@@ -192,10 +192,10 @@ def test_private_repository_is_invisible_to_others(site: Site, tag: str) -> None
             for path in ("/manifests/v1", f"/manifests/{image.digest}", "/tags/list"):
                 answers = [other.request("GET", f"/v2/{name}{path}") for name in (app, missing)]
                 assert_error(answers[0], 401, "UNAUTHORIZED")
-                _same_shape(*answers, app, missing)
+                _same_shape(answers[0], answers[1], app, missing)
             answers = [other.get_blob(name, blob) for name in (app, missing)]
             assert_error(answers[0], 401, "UNAUTHORIZED")
-            _same_shape(*answers, app, missing)
+            _same_shape(answers[0], answers[1], app, missing)
 
 
 def test_anonymous_pulls_a_public_repository(site: Site, tag: str) -> None:
@@ -291,12 +291,12 @@ def test_catalog_lists_what_each_caller_may_pull(site: Site, tag: str) -> None:
         None: {f"alice/cat-public-{tag}"},
         "root": everything,
     }
-    for user, visible in expected.items():
-        listed = _catalog(site, user)
-        assert everything & set(listed) == visible, user
+    for caller, visible in expected.items():
+        listed = _catalog(site, caller)
+        assert everything & set(listed) == visible, caller
         assert listed == sorted(listed)
         # Paginated one by one, the pages add up to the same list.
-        assert _catalog(site, user, n=1) == listed
+        assert _catalog(site, caller, n=1) == listed
 
 
 # -- the token endpoint ---------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import ssl
 import subprocess
 import sys
@@ -15,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import ServerFactory
+from certificates import self_signed
+
+from .conftest import RegistryServer, ServerFactory
 from .registry import EMPTY_DIGEST, EMPTY_MEDIA_TYPE, assert_error, digest_of, image_manifest
 
 READ_ONLY = {"storage": {"maintenance": {"readonly": {"enabled": True}}}}
@@ -160,55 +160,8 @@ def test_upload_purging_removes_stale_sessions(registry_factory: ServerFactory) 
         assert client.get_blob("cfg/purge", kept).content == b"finished blobs stay"
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-             "-keyout", str(key), "-out", str(cert)],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        return cert, key
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(private, hashes.SHA256())
-    )
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert, key
-
-
 def test_tls(registry_factory: ServerFactory, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     server = registry_factory({"http": {"tls": {"certificate": str(cert), "key": str(key)}}})
     assert server.url.startswith("https://")
     context = ssl.create_default_context(cafile=str(cert))
@@ -289,7 +242,7 @@ def test_stock_registry2_config(
     assert any(root.iterdir()), "data must land under the overridden root"
 
 
-def _server_output(server: Any) -> str:
+def _server_output(server: RegistryServer) -> str:
     return server.stdout_path.read_text() + server.stderr_path.read_text()
 
 

@@ -1,5 +1,5 @@
 """Online garbage collection under load: clients push, retag, delete and pull over real HTTP
-while the collector runs in a loop with no grace; afterwards every tag pulls whole and a
+while the collector runs in a loop with a one-second grace; afterwards every tag pulls whole and a
 final collection leaves storage holding exactly the blobs manifests reference."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ CLIENTS = 4
 SHARED_LAYERS = [os.urandom(2048) for _ in range(6)]
 
 
-def _retry(step: Callable[[], bool], attempts: int = 20) -> None:
+def _retry(step: Callable[[], bool], attempts: int = 40) -> None:
     for _ in range(attempts):
         if step():
             return
@@ -77,8 +77,8 @@ class Client:
 
         def attempt() -> bool:
             # The collector may take a fresh link between the blob and the manifest push
-            # (there is no grace): the registry then refuses the manifest, and the client
-            # pushes the blobs again, as real clients do.
+            # (if they are more than the grace apart): the registry then refuses the
+            # manifest, and the client pushes the blobs again, as real clients do.
             for blob in (config, *layers):
                 self.pushed.add(self.http.push_blob(self.repo, blob))
             response = self.http.put_manifest(self.repo, tag, body)
@@ -169,7 +169,10 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 def test_collection_under_concurrent_pushes_deletes_and_pulls(
     registry_factory: Callable[..., RegistryServer], database_url: str | None
 ) -> None:
-    gc = {"enabled": True, "interval": "200ms", "grace": 0, "deleteuntagged": True}
+    # One second of grace, not none: with none, a push slower than the collector's period (as
+    # on a loaded machine) could lose its fresh links on every attempt. Deleted tags still free
+    # shared layers that other clients are pushing again, which is the race under test.
+    gc = {"enabled": True, "interval": "200ms", "grace": "1s", "deleteuntagged": True}
     config: dict[str, Any] = {"gc": gc}
     if database_url is not None:
         config["database"] = {"url": database_url}
@@ -192,7 +195,8 @@ def test_collection_under_concurrent_pushes_deletes_and_pulls(
     during, _ = _database_facts(url)
     assert len(during) < len(pushed) / 2, (len(during), len(pushed))
 
-    # A final collection, with the registry's own command.
+    # A final collection, with the registry's own command, once the last candidates are due.
+    time.sleep(1.5)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "DOCKYARD_"))}
     done = subprocess.run(
         [sys.executable, "-m", "dockyard", "gc", "--delete-untagged", str(server.config_path)],

@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 
-from auth.slapd import GROUPS, PASSWORDS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd, slapd_server
+from auth.slapd import PASSWORDS, Slapd, ldap_options, slapd_server
 from dockyard.auth.builtin import GENERATED_KEY
 from dockyard.identity.base import Permission, TeamSubject
 from dockyard.identity.external import EXTERNAL_PASSWORD
@@ -30,7 +30,6 @@ from .test_builtin_auth import Site, _add_user
 
 pytestmark = pytest.mark.skipif(DISTRIBUTION, reason="auth.builtin is Dockyard's own")
 
-DEVELOPERS = f"cn=developers,{GROUPS}"
 LOCAL = {"root": "toor", "bob": "local-bob"}
 
 
@@ -42,18 +41,7 @@ def slapd(
 
 
 def _ldap_config(slapd: Slapd, **overrides: Any) -> dict[str, Any]:
-    ldap: dict[str, Any] = {
-        "url": slapd.url,
-        "starttls": True,
-        "cafile": str(slapd.ca_file),
-        "binddn": SERVICE_DN,
-        "bindpassword": SERVICE_PASSWORD,
-        "usersearchbase": PEOPLE,
-        "groupsearchbase": GROUPS,
-        "groups": {DEVELOPERS: "acme/developers"},
-        "timeout": "3s",
-    }
-    ldap.update(overrides)
+    ldap = ldap_options(slapd, **overrides)
     return {"auth": {"builtin": {"maxfailuresperaccount": 3, "ldap": ldap}}}
 
 

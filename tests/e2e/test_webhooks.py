@@ -14,14 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from events.receiver import black_hole
+from events.receiver import black_hole, post_server
 
 from .clients import Skopeo, host_of
 from .conftest import DISTRIBUTION, ServerFactory, _factory
@@ -56,31 +55,17 @@ class Endpoint:
 def endpoint(host: str = "127.0.0.1") -> Iterator[Endpoint]:
     state = Endpoint(url="")
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with state.lock:
-                status = state.failures.pop(0) if state.failures else 200
-                state.answered.append(status)
-                if status == 200:
-                    state.accepted.append((dict(self.headers.items()), data))
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def answer(headers: dict[str, str], data: bytes) -> int:
+        with state.lock:
+            status = state.failures.pop(0) if state.failures else 200
+            state.answered.append(status)
+            if status == 200:
+                state.accepted.append((headers, data))
+        return status
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://{host}:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with post_server(answer, host, "/hook") as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -59,20 +59,16 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(url="")
+def post_server(
+    answer: Callable[[dict[str, str], bytes], int], host: str = "127.0.0.1", path: str = "/events"
+) -> Iterator[str]:
+    """A threaded HTTP server on a free loopback port whose POSTs get the status ``answer``
+    returns for their headers and body; yields its URL (with ``host`` in it)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            data = self.rfile.read(length)
-            status = state.status
-            with state.lock:
-                if 200 <= status < 300:
-                    state.accepted.append(Received(dict(self.headers.items()), json.loads(data)))
-                else:
-                    state.refused.append(status)
-            self.send_response(status)
+            data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(answer(dict(self.headers.items()), data))
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -81,14 +77,31 @@ def receiver() -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/events"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield state
+        yield f"http://{host}:{server.server_address[1]}{path}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(url="")
+
+    def answer(headers: dict[str, str], data: bytes) -> int:
+        status = state.status
+        with state.lock:
+            if 200 <= status < 300:
+                state.accepted.append(Received(headers, json.loads(data)))
+            else:
+                state.refused.append(status)
+        return status
+
+    with post_server(answer) as url:
+        state.url = url
+        yield state
 
 
 @contextlib.contextmanager

@@ -138,12 +138,9 @@ async def test_guarded_backend_refuses_names_that_resolve_inside(listener: Recei
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'metadata.db'}"
-        return
-    from metadata.test_postgres import fresh_database
+    from metadata.test_postgres import database_of
 
-    with fresh_database() as url:
+    with database_of(request.param, tmp_path) as url:
         yield url
 
 
@@ -242,7 +239,13 @@ async def test_queue_and_retry_schedule(store: SqlMetadataStore, listener: Recei
     assert payload["repository"]["date_created"] == int(NOW.timestamp())
 
     settings = WebhooksConfig(
-        allowprivate=True, backoff=1.0, maxbackoff=3.0, maxattempts=4, timeout=2.0
+        # Backoffs long enough that no attempt, however slow the machine, is due again
+        # before the test makes it due.
+        allowprivate=True,
+        backoff=30.0,
+        maxbackoff=90.0,
+        maxattempts=4,
+        timeout=2.0,
     )
     listener.status = 500
     async with webhook_client(settings) as client:
@@ -260,7 +263,7 @@ async def test_queue_and_retry_schedule(store: SqlMetadataStore, listener: Recei
             assert isinstance(row["next_attempt_at"], datetime)
             waits.append((row["next_attempt_at"] - attempts[0].time).total_seconds())
             await database.transaction(_make_due)
-    assert waits == [1.0, 2.0, 3.0]  # doubled, then capped at maxbackoff
+    assert waits == [30.0, 60.0, 90.0]  # doubled, then capped at maxbackoff
     assert row["state"] == "failed"
     assert row["attempts"] == 4
     assert row["response_code"] == 500

@@ -2,68 +2,37 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-import yaml
-from click.testing import CliRunner, Result
 
-from dockyard.cli import main
-from dockyard.identity.base import IdentityStore, TokenScope
-from dockyard.identity.sql import SqlIdentityStore
+from dockyard.identity.base import TokenScope
 from dockyard.identity.tokens import secret_hash
-from dockyard.metadata.engine import open_database
-
-T = TypeVar("T")
+from identity.cli_site import run, with_store, write_config
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "config.yml"
-    root = tmp_path / "data" / "registry"
-    path.write_text(yaml.safe_dump({"storage": {"filesystem": {"rootdirectory": str(root)}}}))
-    result = CliRunner().invoke(
-        main, ["user", "add", "alice", "--password-stdin", "-c", str(path)], input="pw\n"
-    )
-    assert result.exit_code == 0, result.output
-    return path
-
-
-def _store(config: Path, work: Callable[[IdentityStore], Awaitable[T]]) -> T:
-    async def run() -> T:
-        database = open_database(f"sqlite:///{config.parent / 'data' / 'registry' / 'dockyard.db'}")
-        try:
-            return await work(SqlIdentityStore(database))
-        finally:
-            await database.close()
-
-    return asyncio.run(run())
-
-
-def _run(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, [*args, "-c", str(config)])
+    return write_config(tmp_path, "alice")
 
 
 def test_token_create_list_revoke(config: Path) -> None:
-    created = _run(config, "token", "create", "alice", "--name", "ci", "--scope", "write")
+    created = run(config, "token", "create", "alice", "--name", "ci", "--scope", "write")
     assert created.exit_code == 0, created.output
     secret = created.stdout.strip()
     assert secret.startswith("dyt_")
     assert "not shown again" in created.stderr
-    used = _store(config, lambda s: s.use_access_token(secret_hash(secret), datetime.now(UTC)))
+    used = with_store(config, lambda s: s.use_access_token(secret_hash(secret), datetime.now(UTC)))
     assert used is not None
     assert used.scopes == {TokenScope.WRITE}
-    dated = _run(
+    dated = run(
         config, "token", "create", "alice", "--name", "laptop", "--scope", "read",
         "--scope", "delete", "--expires", "30d",
     )  # fmt: skip
     assert dated.exit_code == 0, dated.output
-    listed = _run(config, "token", "list", "alice")
+    listed = run(config, "token", "list", "alice")
     rows = [line.split("\t") for line in listed.stdout.splitlines()]
     assert [(r[0], r[1]) for r in rows] == [("ci", "write"), ("laptop", "delete,read")]
     assert rows[0][3] == "-"
@@ -71,13 +40,14 @@ def test_token_create_list_revoke(config: Path) -> None:
     assert rows[1][4] == "-"
     expires = datetime.fromisoformat(rows[1][3])
     assert timedelta(days=29) < expires - datetime.now(UTC) <= timedelta(days=30)
-    revoked = _run(config, "token", "revoke", "alice", "ci")
+    revoked = run(config, "token", "revoke", "alice", "ci")
     assert revoked.exit_code == 0, revoked.output
     assert [
-        line.split("\t")[0] for line in _run(config, "token", "list", "alice").stdout.splitlines()
+        line.split("\t")[0] for line in run(config, "token", "list", "alice").stdout.splitlines()
     ] == ["laptop"]
     assert (
-        _store(config, lambda s: s.use_access_token(secret_hash(secret), datetime.now(UTC))) is None
+        with_store(config, lambda s: s.use_access_token(secret_hash(secret), datetime.now(UTC)))
+        is None
     )
 
 
@@ -98,41 +68,40 @@ def test_token_create_list_revoke(config: Path) -> None:
     ],
 )  # fmt: skip
 def test_refusals(config: Path, args: list[str], message: str) -> None:
-    result = _run(config, *args)
+    result = run(config, *args)
     assert result.exit_code != 0
     assert message in result.output
 
 
 def test_robot_create_list_delete(config: Path) -> None:
-    _store(config, lambda s: s.create_organization("acme", owner="alice"))
-    created = _run(config, "robot", "create", "acme", "ci")
+    with_store(config, lambda s: s.create_organization("acme", owner="alice"))
+    created = run(config, "robot", "create", "acme", "ci")
     assert created.exit_code == 0, created.output
     secret = created.stdout.strip()
-    used = _store(config, lambda s: s.use_access_token(secret_hash(secret), datetime.now(UTC)))
+    used = with_store(config, lambda s: s.use_access_token(secret_hash(secret), datetime.now(UTC)))
     assert used is not None
     assert (used.user, used.scopes) == ("acme+ci", frozenset(TokenScope))
-    again = _run(config, "robot", "create", "acme", "ci")
+    again = run(config, "robot", "create", "acme", "ci")
     assert again.exit_code == 1
     assert "taken" in again.output
     assert [
-        line.split("\t")[0] for line in _run(config, "robot", "list", "acme").stdout.splitlines()
+        line.split("\t")[0] for line in run(config, "robot", "list", "acme").stdout.splitlines()
     ] == ["acme+ci"]
-    deleted = _run(config, "robot", "delete", "acme", "ci")
+    deleted = run(config, "robot", "delete", "acme", "ci")
     assert deleted.exit_code == 0, deleted.output
-    assert _run(config, "robot", "list", "acme").stdout == ""
+    assert run(config, "robot", "list", "acme").stdout == ""
     assert (
-        _store(config, lambda s: s.use_access_token(secret_hash(secret), datetime.now(UTC))) is None
+        with_store(config, lambda s: s.use_access_token(secret_hash(secret), datetime.now(UTC)))
+        is None
     )
 
 
 def test_audit_list_and_export(config: Path) -> None:
-    assert (
-        _run(config, "token", "create", "alice", "--name", "ci", "--scope", "read").exit_code == 0
-    )
-    assert _run(config, "token", "revoke", "alice", "ci").exit_code == 0
-    _store(config, lambda s: s.create_user("bob", None))
-    assert _run(config, "token", "create", "bob", "--name", "x", "--scope", "read").exit_code == 0
-    exported = _run(config, "audit", "export")
+    assert run(config, "token", "create", "alice", "--name", "ci", "--scope", "read").exit_code == 0
+    assert run(config, "token", "revoke", "alice", "ci").exit_code == 0
+    with_store(config, lambda s: s.create_user("bob", None))
+    assert run(config, "token", "create", "bob", "--name", "x", "--scope", "read").exit_code == 0
+    exported = run(config, "audit", "export")
     assert exported.exit_code == 0, exported.output
     records = [json.loads(line) for line in exported.stdout.splitlines()]
     assert [(r["actor"], r["action"], r["outcome"]) for r in records] == [
@@ -145,10 +114,10 @@ def test_audit_list_and_export(config: Path) -> None:
         "detail",
     }  # fmt: skip
     assert records[0]["time"].endswith("Z")
-    listed = _run(config, "audit", "list", "--actor", "alice", "--since", "1h")
+    listed = run(config, "audit", "list", "--actor", "alice", "--since", "1h")
     assert [line.split("\t")[3] for line in listed.stdout.splitlines()] == [
         "token.create",
         "token.revoke",
     ]
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    assert _run(config, "audit", "list", "--since", future).stdout == ""
+    assert run(config, "audit", "list", "--since", future).stdout == ""

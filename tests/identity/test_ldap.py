@@ -15,21 +15,20 @@ import anyio
 import pytest
 
 from auth.slapd import (
+    DEVELOPERS,
     GROUPS,
     PASSWORDS,
     PEOPLE,
+    READERS,
     SERVICE_DN,
-    SERVICE_PASSWORD,
     Slapd,
+    ldap_options,
     make_ca,
     slapd_server,
 )
 from dockyard.auth.options import AuthConfigError
 from dockyard.identity.external import DirectoryUnavailable, Team
 from dockyard.identity.ldap import LdapDirectory, LdapSettings, normalize_dn
-
-DEVELOPERS = f"cn=developers,{GROUPS}"
-READERS = f"cn=readers,{GROUPS}"
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +39,8 @@ def slapd(
 
 
 def settings(slapd: Slapd, **overrides: Any) -> LdapSettings:
-    params: dict[str, Any] = {
-        "url": slapd.url,
-        "binddn": SERVICE_DN,
-        "bindpassword": SERVICE_PASSWORD,
-        "usersearchbase": PEOPLE,
-        "groupsearchbase": GROUPS,
-        "groups": {DEVELOPERS: "acme/developers"},
-        "timeout": "3s",
-    }
-    params.update(overrides)
+    # Plain LDAP unless a test asks for TLS; a key set to None is left out.
+    params = ldap_options(slapd, **{"starttls": None, "cafile": None, **overrides})
     return LdapSettings.from_options({k: v for k, v in params.items() if v is not None})
 
 

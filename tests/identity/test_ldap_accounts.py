@@ -12,15 +12,12 @@ from typing import Any
 import pytest
 
 from auth.builtin_setup import Builtin, access_of, builtin, write_key
-from auth.slapd import GROUPS, PASSWORDS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd, slapd_server
+from auth.slapd import DEVELOPERS, PASSWORDS, PEOPLE, READERS, Slapd, ldap_options, slapd_server
 from dockyard.auth.base import Access
 from dockyard.auth.issuer import BadCredentials
 from dockyard.errors import Unavailable
 from dockyard.identity.base import Permission, Role, TeamSubject
 from dockyard.identity.external import EXTERNAL_PASSWORD
-
-DEVELOPERS = f"cn=developers,{GROUPS}"
-READERS = f"cn=readers,{GROUPS}"
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +28,8 @@ def slapd(
 
 
 def ldap_params(slapd: Slapd, **overrides: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "url": slapd.url,
-        "starttls": True,
-        "cafile": str(slapd.ca_file),
-        "binddn": SERVICE_DN,
-        "bindpassword": SERVICE_PASSWORD,
-        "usersearchbase": PEOPLE,
-        "groupsearchbase": GROUPS,
-        "groups": {DEVELOPERS: "acme/developers", READERS: "acme/readers"},
-        "timeout": "3s",
-    }
-    params.update(overrides)
-    return params
+    groups = {DEVELOPERS: "acme/developers", READERS: "acme/readers"}
+    return ldap_options(slapd, **{"groups": groups, **overrides})
 
 
 @pytest.fixture

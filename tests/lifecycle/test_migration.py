@@ -21,13 +21,10 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
-        return
-    from metadata.test_postgres import fresh_database
+    from metadata.test_postgres import database_of
 
-    with fresh_database() as made:
-        yield made
+    with database_of(request.param, tmp_path) as url:
+        yield url
 
 
 def _stored(conn: Connection) -> None:

@@ -7,10 +7,12 @@ the session creates a uniquely named database beside it and drops it at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Connection, make_url
@@ -65,6 +67,20 @@ def fresh_database() -> Iterator[str]:
         yield make_url(SERVER).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def database_of(kind: str, directory: Path, *, migrate: bool = False) -> Iterator[str]:
+    """The URL of a new database: ``sqlite``, a file in ``directory``, or ``postgresql``, as
+    :func:`fresh_database`; migrated to head when ``migrate``."""
+    with contextlib.ExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite:///{directory / 'dockyard.db'}"
+        else:
+            url = stack.enter_context(fresh_database())
+        if migrate:
+            asyncio.run(upgrade(url))
+        yield url
 
 
 @pytest.fixture(scope="module")

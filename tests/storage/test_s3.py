@@ -11,8 +11,6 @@ import random
 import socket
 import sys
 import tracemalloc
-import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -22,32 +20,10 @@ from contracts.storage_suite import MiB, StorageDriverContract, walk_all
 from dockyard.storage.base import InvalidOffset, PathNotFound, StorageDriver, StorageError
 from dockyard.storage.s3 import REDIRECT_SECONDS, S3Driver, S3Error
 from dockyard.storage.s3.client import endpoint_url
-from storage.s3server import S3Server, s3_server
+from storage.s3server import S3Server
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with s3_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def client(s3: S3Server) -> Iterator[S3Client]:
-    made = s3.client()
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def bucket(s3: S3Server, client: S3Client) -> Iterator[str]:
-    """A fresh, empty bucket; the server forgets everything after the test."""
-    name = f"dockyard-{uuid.uuid4().hex[:16]}"
-    client.create_bucket(Bucket=name)
-    yield name
-    s3.reset()
 
 
 def make_driver(client: S3Client, bucket: str, rootdirectory: str = "") -> S3Driver:

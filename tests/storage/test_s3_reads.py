@@ -6,53 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import hashlib
-import ipaddress
 import random
 import ssl
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from certificates import self_signed
 from dockyard.storage.base import InvalidOffset, PathNotFound
 from dockyard.storage.s3 import S3Driver, S3Error
 from dockyard.storage.s3.bucket import Changed, Missing
 from dockyard.storage.s3.ranges import SocketRanges, ssl_context
-from storage.s3server import S3Server, s3_server
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 MiB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with s3_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def client(s3: S3Server) -> Iterator[S3Client]:
-    made = s3.client()
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def bucket(s3: S3Server, client: S3Client) -> Iterator[str]:
-    name = f"dockyard-{uuid.uuid4().hex[:16]}"
-    client.create_bucket(Bucket=name)
-    yield name
-    s3.reset()
 
 
 @contextlib.contextmanager
@@ -349,38 +321,6 @@ async def test_closing_an_unfinished_stream_drops_the_connection() -> None:
         await anext(chunks)
         stream.close()
         await asyncio.wait_for(dropped.wait(), 3)
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 async def test_tls_stores_are_verified_as_boto3_would(tmp_path: Path) -> None:

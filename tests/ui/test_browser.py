@@ -1,22 +1,27 @@
 """The hub in a real headless chromium: sign in, create an organization and a private
-repository, push an image into it with skopeo, read its tags, layers and history, star
-it, search for it as its owner and as another user, delete a tag. Screenshots of the main
-pages are saved (see ``shots``). No script from a README or an image label may run."""
+repository, add a webhook to it, push an image into it with skopeo, receive the webhook on a
+test endpoint and see its delivery, read its tags, layers and history, star it, search for it
+as its owner and as another user, delete a tag. Screenshots of the main pages are saved (see
+``shots``). No script from a README or an image label may run."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from auth.builtin_setup import write_key
 from e2e.clients import Skopeo, host_of
+from e2e.conftest import _factory
+from events.receiver import Receiver, receiver
 
-from .conftest import USERS, Hub
+from .conftest import USERS, Hub, add_users, hub_config
 from .images import COMMANDS, SBOM_TYPE, app_image, layout_with, push_referrer
 
 pytestmark = pytest.mark.clients
@@ -35,6 +40,39 @@ HOSTILE_LABEL = (
 )
 
 
+@pytest.fixture(scope="module")
+def hub(
+    tmp_path_factory: pytest.TempPathFactory, unused_tcp_port_factory: Callable[[], int]
+) -> Iterator[Hub]:
+    """The UI's server, whose webhooks may reach the test endpoint on loopback, and retry
+    quickly."""
+    factory = _factory(lambda: tmp_path_factory.mktemp("hub"), unused_tcp_port_factory)
+    start = next(factory)
+    config = hub_config(write_key(tmp_path_factory.mktemp("keys") / "signing.pem"))
+    config["hub"] = {"webhooks": {"allowprivate": True, "backoff": "100ms", "maxbackoff": "400ms"}}
+    server = start(config, run=False)
+    add_users(server, USERS, {"root"})
+    server.start()
+    yield Hub(server)
+    factory.close()
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Receiver]:
+    with receiver() as found:
+        yield found
+
+
+def payloads(endpoint: Receiver, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+    """The first ``count`` webhook bodies the endpoint accepted, waiting for them."""
+    deadline = time.monotonic() + timeout
+    while len(endpoint.accepted) < count:
+        assert time.monotonic() < deadline, f"{len(endpoint.accepted)} webhook(s) received"
+        time.sleep(0.05)
+    with endpoint.lock:
+        return [received.body for received in endpoint.accepted[:count]]
+
+
 def sign_in(page: Any, hub: Hub, user: str) -> None:
     page.goto(f"{hub.url}/login")
     page.fill("input[name=username]", user)
@@ -49,7 +87,11 @@ def not_pwned(page: Any) -> None:
 
 
 def test_the_whole_journey(
-    hub: Hub, browser: Any, shots: Callable[[Any, str], Path], tmp_path: Path
+    hub: Hub,
+    browser: Any,
+    shots: Callable[[Any, str], Path],
+    tmp_path: Path,
+    endpoint: Receiver,
 ) -> None:
     org = f"acme{secrets.token_hex(3)}"
     repo = f"{org}/app"
@@ -88,6 +130,18 @@ def test_the_whole_journey(
     page.wait_for_url(f"{hub.url}/r/{repo}")
     assert page.locator("[data-test=visibility]").inner_text() == "private"
 
+    # A webhook, from the repository's settings.
+    page.goto(f"{hub.url}/r/{repo}/-/settings")
+    page.click("[data-test=webhooks]")
+    page.wait_for_url(f"{hub.url}/r/{repo}/-/webhooks")
+    page.fill("input[name=name]", "ci")
+    page.fill("input[name=url]", endpoint.url)
+    page.click("text=Add webhook")
+    page.wait_for_url(f"{hub.url}/r/{repo}/-/webhooks")
+    hook = page.locator("[data-test=webhook]")
+    assert hook.count() == 1
+    assert endpoint.url in hook.inner_text()
+
     # Pushed by a real client, with the owner's password, through the token flow.
     image = app_image({"org.opencontainers.image.title": "app", "evil": HOSTILE_LABEL})
     other = app_image({"org.opencontainers.image.title": "app"}, marker="2")
@@ -105,6 +159,24 @@ def test_the_whole_journey(
         auth=("alice", USERS["alice"]),
     ).json()["token"]
     sbom = push_referrer(hub.url, token, repo, image)
+
+    # The test endpoint received each push in Docker Hub's format, and the page shows it.
+    received = {body["push_data"]["tag"]: body for body in payloads(endpoint, 2)}
+    assert sorted(received) == ["v1", "v2"]
+    namespace, name = repo.split("/")
+    for body in received.values():
+        assert body["push_data"]["pusher"] == "alice"
+        assert body["repository"]["repo_name"] == repo
+        assert (body["repository"]["namespace"], body["repository"]["name"]) == (namespace, name)
+        assert body["repository"]["is_private"] is True
+        assert body["callback_url"].startswith(f"{hub.url}/api/v1/webhooks/")
+    assert received["v1"]["push_data"]["images"] == [image.digest]
+    page.reload()
+    rows = page.locator("[data-test=deliveries] tbody tr")
+    assert rows.count() == 2
+    assert sorted(row.split("\t")[1] for row in rows.all_inner_texts()) == ["v1", "v2"]
+    assert all("delivered" in row and "200" in row for row in rows.all_inner_texts())
+    shots(page, "webhooks")
 
     page.goto(f"{hub.url}/r/{repo}")
     rows = page.locator("[data-test=tag-row]")

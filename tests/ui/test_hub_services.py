@@ -3,7 +3,6 @@ identity policy's, counts count only what the viewer may see."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,19 +14,12 @@ from dockyard.identity.authority import Authority
 from dockyard.identity.base import Principal, Role, Visibility
 from dockyard.identity.sql import SqlIdentityStore
 from dockyard.metadata.engine import open_database
-from dockyard.metadata.migrate import upgrade
-from metadata.test_postgres import fresh_database
+from metadata.test_postgres import database_of
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'hub.db'}"
-        asyncio.run(upgrade(url))
-        yield url
-        return
-    with fresh_database() as url:
-        asyncio.run(upgrade(url))
+    with database_of(request.param, tmp_path, migrate=True) as url:
         yield url
 
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from auth.builtin_setup import write_key
+from certificates import self_signed
 from dockyard.ui.sessions import Session, SessionCodec
 from e2e.conftest import _factory
-from e2e.test_config_effects import _self_signed
 
 from .conftest import USERS, Hub, csrf_of, hub_config
 
@@ -453,7 +453,7 @@ def test_the_ui_can_be_turned_off(start: Callable[..., Hub]) -> None:
 def test_over_tls_the_cookie_is_secure_and_sign_up_may_be_closed(
     start: Callable[..., Hub], tmp_path: Path
 ) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     hub = start({"http": {"tls": {"certificate": str(cert), "key": str(key)}}}, signup=False)
     assert hub.url.startswith("https://")
     trusted = ssl.create_default_context(cafile=str(cert))

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from dockyard.events.lease import Lease
 from dockyard.events.metrics import EventMetrics
 from dockyard.events.outbox import Outbox, PendingEvent
 
@@ -82,44 +83,27 @@ class Deliverer:
         self._outbox = outbox
         self._consumer = consumer
         self._policy = policy
-        self._holder = holder
         self._metrics = metrics
-        self._lease = lease_seconds
+        self._lease = Lease(outbox, consumer.name, holder, lease_seconds)
         self._poll = poll
         self._batch = batch
         self.failures = 0
         self._loop_time = time.monotonic
-        self._holding = False
 
     async def run_forever(self) -> None:
-        name = self._consumer.name
-        try:
-            while True:
-                try:
-                    await self._hold_and_send()
-                except Exception:
-                    log.exception("event delivery to %s failed", self._consumer.label)
-                    self._holding = False
-                await asyncio.sleep(self._lease / 3)
-        finally:
-            if self._holding:
-                # Hand over at once on shutdown instead of when the lease runs out.
-                await asyncio.shield(self._outbox.release(name, self._holder))
+        await self._lease.run_forever(
+            self._send_while_held, "event delivery to %s failed", self._consumer.label
+        )
 
-    async def _hold_and_send(self) -> None:
-        name = self._consumer.name
-        if not await self._outbox.claim(name, self._holder, self._lease):
-            return
-        self._holding = True
-        renew_at = self._loop_time() + self._lease / 3
+    async def _send_while_held(self) -> None:
+        renew_at = self._loop_time() + self._lease.seconds / 3
         swept_at = resume_at = self._loop_time()
         while True:
             now = self._loop_time()
             if now >= renew_at:
-                if not await self._outbox.claim(name, self._holder, self._lease):
-                    self._holding = False
+                if not await self._lease.claim():
                     return
-                renew_at = self._loop_time() + self._lease / 3
+                renew_at = self._loop_time() + self._lease.seconds / 3
             if now < resume_at:
                 # Waiting (backoff, or an empty queue), renewing the lease meanwhile.
                 await asyncio.sleep(min(resume_at, renew_at) - now)

@@ -42,6 +42,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dockyard.config.models import WebhooksConfig
+from dockyard.events.lease import Lease
 from dockyard.events.outbox import Outbox, PendingEvent, acknowledge
 from dockyard.events.sink import BLOB_MEDIA_TYPE
 from dockyard.identity.base import Visibility
@@ -444,40 +445,23 @@ class WebhookSender:
         poll: float = POLL_INTERVAL,
         lease_seconds: float = LEASE_SECONDS,
     ) -> None:
-        self._outbox = outbox
         self._db = outbox.database
         self._settings = settings
         self._client = client
-        self._holder = holder
         self._poll = poll
-        self._lease = lease_seconds
-        self._holding = False
+        self._lease = Lease(outbox, SENDER_LEASE, holder, lease_seconds)
 
     async def run_forever(self) -> None:
-        try:
-            while True:
-                try:
-                    await self._hold_and_send()
-                except Exception:
-                    log.exception("webhook delivery failed")
-                    self._holding = False
-                await asyncio.sleep(self._lease / 3)
-        finally:
-            if self._holding:
-                await asyncio.shield(self._outbox.release(SENDER_LEASE, self._holder))
+        await self._lease.run_forever(self._send_while_held, "webhook delivery failed")
 
-    async def _hold_and_send(self) -> None:
-        if not await self._outbox.claim(SENDER_LEASE, self._holder, self._lease):
-            return
-        self._holding = True
-        renew_at = time.monotonic() + self._lease / 3
+    async def _send_while_held(self) -> None:
+        renew_at = time.monotonic() + self._lease.seconds / 3
         pruned_at = time.monotonic() - PRUNE_EVERY
         while True:
             if time.monotonic() >= renew_at:
-                if not await self._outbox.claim(SENDER_LEASE, self._holder, self._lease):
-                    self._holding = False
+                if not await self._lease.claim():
                     return
-                renew_at = time.monotonic() + self._lease / 3
+                renew_at = time.monotonic() + self._lease.seconds / 3
             if time.monotonic() - pruned_at >= PRUNE_EVERY:
                 before = _now() - timedelta(seconds=self._settings.history)
                 await self._db.transaction(_prune, before)

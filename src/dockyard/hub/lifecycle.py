@@ -47,7 +47,7 @@ from dockyard.hub.models import (
     RetentionRun,
     TagUsageOut,
 )
-from dockyard.identity.base import AuditEvent, Namespace, Permission, Principal
+from dockyard.identity.base import Namespace, Permission, Principal
 from dockyard.identity.policy import permission
 from dockyard.lifecycle.immutable import ImmutableRule
 from dockyard.lifecycle.patterns import namespace_of
@@ -157,17 +157,7 @@ class Lifecycle:
     async def _audit(
         self, hub: Management, action: str, detail: str, repository: str | None = None
     ) -> None:
-        await hub.store.add_audit_event(
-            AuditEvent(
-                time=self._clock(),
-                action=action,
-                outcome="success",
-                actor=hub.actor.name,
-                client_address=hub.client_address,
-                repository=repository,
-                detail=detail,
-            )
-        )
+        await hub.record_action(action, detail, repository=repository, time=self._clock())
 
     @staticmethod
     def _require_admin(hub: Management) -> None:

@@ -204,12 +204,19 @@ class Management:
         self.clock = clock
 
     # -- helpers -----------------------------------------------------------------------------
-    async def _audit(
-        self, action: str, detail: str | None = None, *, repository: str | None = None
+    async def record_action(
+        self,
+        action: str,
+        detail: str | None = None,
+        *,
+        repository: str | None = None,
+        time: datetime | None = None,
     ) -> None:
+        """Adds a successful ``action`` of the actor to the audit log, at ``time`` (by default
+        now on this object's clock)."""
         await self.store.add_audit_event(
             AuditEvent(
-                time=self.clock(),
+                time=self.clock() if time is None else time,
                 action=action,
                 outcome="success",
                 actor=self.actor.name,
@@ -321,7 +328,7 @@ class Management:
             created = await self.store.create_user(
                 name, self.passwords.hash(password), is_admin=is_admin
             )
-        await self._audit("user.create", f"user {name}{' (admin)' if is_admin else ''}")
+        await self.record_action("user.create", f"user {name}{' (admin)' if is_admin else ''}")
         return _user_out(created)
 
     async def update_user(
@@ -335,10 +342,14 @@ class Management:
         with _translated():
             if disabled is not None:
                 await self.store.set_disabled(name, disabled)
-                await self._audit("user.disable" if disabled else "user.enable", f"user {name}")
+                await self.record_action(
+                    "user.disable" if disabled else "user.enable", f"user {name}"
+                )
             if is_admin is not None:
                 await self.store.set_admin(name, is_admin)
-                await self._audit("user.admin" if is_admin else "user.unadmin", f"user {name}")
+                await self.record_action(
+                    "user.admin" if is_admin else "user.unadmin", f"user {name}"
+                )
         return await self.get_user(name)
 
     async def change_password(self, current: str, new: str, *, user: str | None = None) -> None:
@@ -357,7 +368,7 @@ class Management:
             raise RequestInvalid(message="the new password must not be empty")
         with _translated():
             await self.store.set_password(target, self.passwords.hash(new))
-        await self._audit("user.password", f"user {target}")
+        await self.record_action("user.password", f"user {target}")
 
     # -- organizations -----------------------------------------------------------------------
     async def create_organization(
@@ -378,7 +389,7 @@ class Management:
             created = await self.store.create_organization(
                 name, owner=owner, default_permission=Permission.parse(default_permission)
             )
-        await self._audit("organization.create", f"organization {name}, owner {owner}")
+        await self.record_action("organization.create", f"organization {name}, owner {owner}")
         return _organization_out(created)
 
     async def get_organization(self, name: str) -> OrganizationOut:
@@ -392,7 +403,7 @@ class Management:
             await self.store.set_default_permission(
                 organization, Permission.parse(default_permission)
             )
-        await self._audit(
+        await self.record_action(
             "organization.default_permission",
             f"organization {organization}: {default_permission}",
         )
@@ -414,7 +425,9 @@ class Management:
             await self._keep_an_owner(organization, user)
         with _translated():
             await self.store.set_member(organization, user, Role(role))
-        await self._audit("organization.member", f"organization {organization}: {user} {role}")
+        await self.record_action(
+            "organization.member", f"organization {organization}: {user} {role}"
+        )
         return MemberOut(user=user, role=role)
 
     async def _keep_an_owner(self, organization: str, leaving: str) -> None:
@@ -430,7 +443,9 @@ class Management:
             raise ResourceUnknown(message=f"{user[:100]!r} is not a member of {organization!r}")
         with _translated():
             await self.store.remove_member(organization, user)
-        await self._audit("organization.member.remove", f"organization {organization}: {user}")
+        await self.record_action(
+            "organization.member.remove", f"organization {organization}: {user}"
+        )
 
     # -- teams -------------------------------------------------------------------------------
     async def create_team(self, organization: str, team: str) -> TeamOut:
@@ -438,7 +453,7 @@ class Management:
         _name(team)
         with _translated():
             await self.store.create_team(organization, team)
-        await self._audit("team.create", f"team {organization}/{team}")
+        await self.record_action("team.create", f"team {organization}/{team}")
         return TeamOut(organization=organization, name=team, members=[])
 
     async def teams(self, organization: str) -> list[TeamOut]:
@@ -464,7 +479,7 @@ class Management:
         await self._require_owner(organization)
         with _translated():
             await self.store.add_team_member(organization, team, user)
-        await self._audit("team.member", f"team {organization}/{team}: {user}")
+        await self.record_action("team.member", f"team {organization}/{team}: {user}")
         return await self.get_team(organization, team)
 
     async def remove_team_member(self, organization: str, team: str, user: str) -> TeamOut:
@@ -474,7 +489,7 @@ class Management:
             raise ResourceUnknown(message=f"{user[:100]!r} is not in team {team!r}")
         with _translated():
             await self.store.remove_team_member(organization, team, user)
-        await self._audit("team.member.remove", f"team {organization}/{team}: {user}")
+        await self.record_action("team.member.remove", f"team {organization}/{team}: {user}")
         return await self.get_team(organization, team)
 
     # -- repositories ------------------------------------------------------------------------
@@ -497,7 +512,7 @@ class Management:
         chosen = Visibility(visibility) if visibility else self.settings.default_visibility
         with _translated():
             created = await self.store.create_repository(name, chosen, description)
-        await self._audit("repository.create", f"visibility {chosen.value}", repository=name)
+        await self.record_action("repository.create", f"visibility {chosen.value}", repository=name)
         return self._repository_out(created, level)
 
     async def get_repository(self, name: str) -> RepositoryOut:
@@ -555,13 +570,13 @@ class Management:
                 description=description,
             )
         if changed.visibility is not before.visibility:
-            await self._audit(
+            await self.record_action(
                 "repository.visibility",
                 f"{before.visibility.value} -> {changed.visibility.value}",
                 repository=name,
             )
         if description is not None and changed.description != before.description:
-            await self._audit("repository.description", None, repository=name)
+            await self.record_action("repository.description", None, repository=name)
         return self._repository_out(changed, Permission.ADMIN)
 
     async def delete_repository(self, name: str) -> int:
@@ -570,7 +585,7 @@ class Management:
         await self._administered(name)
         deleted = await self.content.delete(name) if self.content is not None else 0
         await self.store.forget_repository(name)
-        await self._audit("repository.delete", f"{deleted} manifest(s)", repository=name)
+        await self.record_action("repository.delete", f"{deleted} manifest(s)", repository=name)
         return deleted
 
     # -- permissions -------------------------------------------------------------------------
@@ -617,7 +632,7 @@ class Management:
             await self.store.grant(pattern, subject, level)
         shown = _grant_out(PermissionGrant(pattern, subject, level))
         who = shown.user or f"team {shown.team}"
-        await self._audit(
+        await self.record_action(
             "permission.revoke" if level is Permission.NONE else "permission.grant",
             f"{who}: {level.label} on {pattern}",
             repository=pattern if "*" not in pattern else None,
@@ -673,7 +688,9 @@ class Management:
             created = await self.store.create_access_token(
                 target, name, secret_hash(secret), wanted, expires_at
             )
-        await self._audit("token.create", f"token {name} of {target} ({','.join(sorted(scopes))})")
+        await self.record_action(
+            "token.create", f"token {name} of {target} ({','.join(sorted(scopes))})"
+        )
         return TokenCreated(token=_token_out(created), secret=secret)
 
     async def tokens(self, *, user: str | None = None) -> list[TokenOut]:
@@ -686,7 +703,7 @@ class Management:
         target = self._token_user(user)
         with _translated():
             await self.store.revoke_access_token(target, name)
-        await self._audit("token.revoke", f"token {name} of {target}")
+        await self.record_action("token.revoke", f"token {name} of {target}")
 
     # -- robots ------------------------------------------------------------------------------
     async def create_robot(self, organization: str, name: str) -> RobotCreated:
@@ -704,7 +721,7 @@ class Management:
             except BaseException:
                 await self.store.delete_robot(organization, name)
                 raise
-        await self._audit("robot.create", f"robot {robot.name}")
+        await self.record_action("robot.create", f"robot {robot.name}")
         return RobotCreated(
             robot=RobotOut(name=robot.name, organization=organization, created_at=robot.created_at),
             secret=secret,
@@ -721,7 +738,7 @@ class Management:
         await self._require_owner(organization)
         with _translated():
             await self.store.delete_robot(organization, name)
-        await self._audit("robot.delete", f"robot {organization}{ROBOT_SEPARATOR}{name}")
+        await self.record_action("robot.delete", f"robot {organization}{ROBOT_SEPARATOR}{name}")
 
     # -- audit -------------------------------------------------------------------------------
     async def audit(

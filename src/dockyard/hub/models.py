@@ -29,6 +29,8 @@ __all__ = [
     "QuotaOut",
     "QuotaScopeName",
     "QuotaSet",
+    "ReadmeOut",
+    "ReadmeSet",
     "RemovalOut",
     "RepositoryCreate",
     "RepositoryOut",
@@ -45,6 +47,7 @@ __all__ = [
     "RobotOut",
     "RoleName",
     "ScopeName",
+    "SignUpIn",
     "TagUsageOut",
     "TeamCreate",
     "TeamMemberIn",
@@ -105,6 +108,13 @@ class UserUpdate(_Request):
 
     disabled: bool | None = None
     is_admin: bool | None = None
+
+
+class SignUpIn(_Request):
+    """An account of one's own, where the site allows signing up (``ui.signup``)."""
+
+    name: Name
+    password: Annotated[str, Field(min_length=8, max_length=1024)]  # hub.signup.MIN_PASSWORD
 
 
 class PasswordChange(_Request):
@@ -187,6 +197,18 @@ class RepositoryUpdate(_Request):
 
     visibility: VisibilityName | None = None
     description: Description | None = None
+
+
+class ReadmeOut(_Response):
+    repository: str
+    markdown: str = Field(description="As the owner wrote it; empty when there is none.")
+    updated_at: datetime | None
+
+
+class ReadmeSet(_Request):
+    """The whole README, replacing the one before; an empty one removes it."""
+
+    markdown: Annotated[str, Field(max_length=256 * 1024)]  # hub.readmes.MAX_README
 
 
 # -- permissions --------------------------------------------------------------------------------

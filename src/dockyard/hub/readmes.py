@@ -9,6 +9,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dockyard.errors import Denied
+from dockyard.hub.management import Management
+from dockyard.hub.models import ReadmeOut
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import readmes
 
@@ -51,3 +54,23 @@ class Readmes:
 
     async def forget(self, repository: str) -> None:
         await self.database.transaction(_tx_set, repository, "")
+
+    # What the pages and the management API call: the same visibility and permission rules
+    # as the repository itself (one the actor may not see is answered as absent).
+    async def read(self, manage: Management, repository: str) -> ReadmeOut:
+        """The README of a repository ``manage``'s actor may see."""
+        name = (await manage.get_repository(repository)).name
+        rows = await self.database.read(
+            select(readmes.c.markdown, readmes.c.updated_at).where(readmes.c.repository == name)
+        )
+        if not rows:
+            return ReadmeOut(repository=name, markdown="", updated_at=None)
+        return ReadmeOut(repository=name, markdown=rows[0].markdown, updated_at=rows[0].updated_at)
+
+    async def write(self, manage: Management, repository: str, markdown: str) -> ReadmeOut:
+        """Replace the README, as the repository's admins may (like its description)."""
+        found = await manage.get_repository(repository)
+        if found.permission != "admin":
+            raise Denied(message=f"only admins of {found.name!r} may change its README")
+        await self.set(found.name, markdown)
+        return await self.read(manage, found.name)

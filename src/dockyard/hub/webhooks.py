@@ -29,7 +29,6 @@ from dockyard.config.models import WebhooksConfig
 from dockyard.errors import Conflict, Denied, NameUnknown, RequestInvalid, ResourceUnknown
 from dockyard.events.webhooks import SIGNATURE_HEADER, address_allowed
 from dockyard.hub.management import Management
-from dockyard.identity.base import AuditEvent
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import webhook_attempts, webhook_deliveries, webhooks
 
@@ -236,17 +235,7 @@ class Webhooks:
         return rows[0]
 
     async def _audit(self, hub: Management, action: str, repository: str, detail: str) -> None:
-        await hub.store.add_audit_event(
-            AuditEvent(
-                time=self._clock(),
-                action=action,
-                outcome="success",
-                actor=hub.actor.name,
-                client_address=hub.client_address,
-                repository=repository,
-                detail=detail,
-            )
-        )
+        await hub.record_action(action, detail, repository=repository, time=self._clock())
 
     async def create(self, hub: Management, spec: WebhookCreate) -> WebhookOut:
         repository = await self._administered(hub, spec.repository)

@@ -4,10 +4,11 @@ the main command by :func:`register`); the work is in :mod:`dockyard.identity.co
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -180,21 +181,16 @@ def robot_delete(organization: str, name: str, config: str | None) -> None:
 # -- dockyard audit -----------------------------------------------------------------------------
 
 
-def _since(text: str | None) -> datetime | None:
+def _since(text: str | None, option: str = "--since") -> datetime | None:
     """An ISO 8601 time (UTC if no zone is given) or a lifetime back from now (``24h``)."""
     if not text:
         return None
-    from dockyard.identity.tokens import parse_lifetime
+    from dockyard.identity.tokens import parse_moment
 
     try:
-        return datetime.now(UTC) - parse_lifetime(text)
+        return parse_moment(text)
     except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        _fail(f"invalid --since {text!r} (expected e.g. 24h, 7d or 2025-03-01T12:00:00Z)")
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        _fail(f"invalid {option} {text!r} (expected e.g. 24h, 7d or 2025-03-01T12:00:00Z)")
 
 
 _since_option = click.option(
@@ -217,7 +213,7 @@ def _filter(
 
     return AuditFilter(
         since=_since(since),
-        until=_since(until),
+        until=_since(until, "--until"),
         actor=actor,
         action=action,
         repository=repository,
@@ -236,47 +232,50 @@ def audit() -> None:
     """Read the audit log: logins, and token and robot changes."""
 
 
+def _audit_query(command: Callable[[Any, str | None], None]) -> Callable[..., None]:
+    """Gives an audit command the filter options and --config; it is called with the
+    ``AuditFilter`` they make and the config path."""
+
+    @functools.wraps(command)
+    def filtered(
+        since: str | None,
+        until: str | None,
+        actor: str | None,
+        action: str | None,
+        repository: str | None,
+        config: str | None,
+    ) -> None:
+        command(_filter(since, until, actor, action, repository), config)
+
+    decorated: Callable[..., None] = filtered
+    # Innermost first, so that --help lists them in the order of the parameters.
+    for option in (
+        config_option,
+        _repository_option,
+        _action_option,
+        _actor_option,
+        _until_option,
+        _since_option,
+    ):
+        decorated = option(decorated)
+    return decorated
+
+
 @audit.command("list")
-@_since_option
-@_until_option
-@_actor_option
-@_action_option
-@_repository_option
-@config_option
-def audit_list(
-    since: str | None,
-    until: str | None,
-    actor: str | None,
-    action: str | None,
-    repository: str | None,
-    config: str | None,
-) -> None:
+@_audit_query
+def audit_list(where: Any, config: str | None) -> None:
     """List events, oldest first: time, actor, client address, action, outcome, detail."""
-    where = _filter(since, until, actor, action, repository)
     for event in _filtered_events(config, where):
         fields = (event.actor, event.client_address, event.action, event.outcome, event.detail)
         click.echo("\t".join([_when(event.time), *(f or "-" for f in fields)]))
 
 
 @audit.command("export")
-@_since_option
-@_until_option
-@_actor_option
-@_action_option
-@_repository_option
-@config_option
-def audit_export(
-    since: str | None,
-    until: str | None,
-    actor: str | None,
-    action: str | None,
-    repository: str | None,
-    config: str | None,
-) -> None:
+@_audit_query
+def audit_export(where: Any, config: str | None) -> None:
     """Write events as JSON lines (one object per event, oldest first) to standard output."""
     from dockyard.identity.commands import audit_record
 
-    where = _filter(since, until, actor, action, repository)
     for event in _filtered_events(config, where):
         click.echo(json.dumps(audit_record(event), sort_keys=True))
 

@@ -481,22 +481,9 @@ def _tx_clear_login_failures(connection: Connection, keys: Sequence[str]) -> Non
     connection.execute(delete(login_failures).where(login_failures.c.key.in_(list(keys))))
 
 
-_AUDIT_COLUMNS = (
-    "time",
-    "action",
-    "outcome",
-    "actor",
-    "client_address",
-    "repository",
-    "digest",
-    "tag",
-    "detail",
-)
-
-
 def _tx_add_audit_event(connection: Connection, event: AuditEvent) -> None:
     connection.execute(
-        insert(audit_events).values({name: getattr(event, name) for name in _AUDIT_COLUMNS})
+        insert(audit_events).values({name: getattr(event, name) for name in sql_audit.FIELDS})
     )
 
 
@@ -886,7 +873,7 @@ class SqlIdentityStore:
     async def audit_events(
         self, *, since: datetime | None = None, actor: str | None = None, limit: int | None = None
     ) -> list[AuditEvent]:
-        query = select(*(audit_events.c[name] for name in _AUDIT_COLUMNS))
+        query = select(*(audit_events.c[name] for name in sql_audit.FIELDS))
         if since is not None:
             query = query.where(audit_events.c.time >= since)
         if actor is not None:
@@ -896,7 +883,7 @@ class SqlIdentityStore:
             query = query.limit(limit)
         rows = await self._db.read(query)
         return [
-            AuditEvent(**{name: getattr(row, name) for name in _AUDIT_COLUMNS})
+            AuditEvent(**{name: getattr(row, name) for name in sql_audit.FIELDS})
             for row in reversed(rows)
         ]
 

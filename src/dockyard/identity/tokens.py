@@ -10,9 +10,16 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["PREFIX", "looks_like_token", "new_secret", "parse_lifetime", "secret_hash"]
+__all__ = [
+    "PREFIX",
+    "looks_like_token",
+    "new_secret",
+    "parse_lifetime",
+    "parse_moment",
+    "secret_hash",
+]
 
 PREFIX = "dyt_"
 _LIFETIME = re.compile(r"(\d+)([hdwy])")
@@ -38,3 +45,14 @@ def parse_lifetime(text: str) -> timedelta:
         raise ValueError(f"invalid lifetime {text!r} (expected e.g. 12h, 30d, 4w or 1y)")
     count, unit = int(found.group(1)), found.group(2)
     return count * (timedelta(days=365) if unit == "y" else _UNITS[unit])
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 time (UTC unless a zone is given), or a lifetime back from now (``24h``);
+    :class:`ValueError` otherwise, with a message naming neither (callers say which input)."""
+    try:
+        return datetime.now(UTC) - parse_lifetime(text)
+    except ValueError:
+        pass
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

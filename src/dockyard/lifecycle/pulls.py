@@ -15,14 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import case
+from sqlalchemy import Join, case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from dockyard.metadata.engine import Database
-from dockyard.metadata.schema import tag_pulls
+from dockyard.metadata.schema import manifests, repositories, tag_pulls, tags
 
-__all__ = ["FLUSH_SECONDS", "PullRecorder", "PullSink"]
+__all__ = ["FLUSH_SECONDS", "PullRecorder", "PullSink", "tags_with_pulls"]
 
 FLUSH_SECONDS = 1.0
 
@@ -30,6 +30,19 @@ log = logging.getLogger("dockyard.lifecycle.pulls")
 
 # (repository, tag) -> (pulls, last pull)
 _Counts = dict[tuple[str, str], tuple[int, datetime]]
+
+
+def tags_with_pulls() -> Join:
+    """Tags joined to their repository and manifest, and to their pull counts where a pull
+    was ever recorded (an outer join: ``tag_pulls`` columns are NULL for the others)."""
+    return (
+        tags.join(repositories, repositories.c.id == tags.c.repository_id)
+        .join(manifests, manifests.c.id == tags.c.manifest_id)
+        .outerjoin(
+            tag_pulls,
+            (tag_pulls.c.repository == repositories.c.name) & (tag_pulls.c.tag == tags.c.name),
+        )
+    )
 
 
 class PullSink(Protocol):

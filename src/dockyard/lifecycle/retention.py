@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from dockyard.lifecycle.immutable import IMMUTABLE_MARKER, ImmutableRule
 from dockyard.lifecycle.patterns import matches
+from dockyard.lifecycle.pulls import tags_with_pulls
 from dockyard.metadata.engine import Database
 from dockyard.metadata.gc import enqueue_manifests
 from dockyard.metadata.schema import (
@@ -158,14 +159,7 @@ async def _repository_tags(database: Database, repository_ids: Iterable[int]) ->
             tags.c.updated_at,
             tag_pulls.c.last_pulled_at,
         )
-        .select_from(
-            tags.join(repositories, repositories.c.id == tags.c.repository_id)
-            .join(manifests, manifests.c.id == tags.c.manifest_id)
-            .outerjoin(
-                tag_pulls,
-                (tag_pulls.c.repository == repositories.c.name) & (tag_pulls.c.tag == tags.c.name),
-            )
-        )
+        .select_from(tags_with_pulls())
         .where(tags.c.repository_id.in_(list(repository_ids)))
         .order_by(repositories.c.name, tags.c.name)
     )

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from dockyard.lifecycle.patterns import namespace_of
+from dockyard.lifecycle.pulls import tags_with_pulls
 from dockyard.lifecycle.quotas import NAMESPACE, REPOSITORY
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import (
@@ -106,14 +107,7 @@ async def _tags(database: Database, repository: str) -> tuple[TagUsage, ...]:
             func.coalesce(tag_pulls.c.pulls, 0).label("pulls"),
             tag_pulls.c.last_pulled_at,
         )
-        .select_from(
-            tags.join(repositories, repositories.c.id == tags.c.repository_id)
-            .join(manifests, manifests.c.id == tags.c.manifest_id)
-            .outerjoin(
-                tag_pulls,
-                (tag_pulls.c.repository == repositories.c.name) & (tag_pulls.c.tag == tags.c.name),
-            )
-        )
+        .select_from(tags_with_pulls())
         .where(repositories.c.name == repository)
         .order_by(tags.c.name)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 from starlette.responses import StreamingResponse
 
@@ -12,7 +12,7 @@ from dockyard.api.manage.base import Call, Operation, Query
 from dockyard.errors import RequestInvalid
 from dockyard.hub.models import AuditPage
 from dockyard.identity.base import AuditFilter
-from dockyard.identity.tokens import parse_lifetime
+from dockyard.identity.tokens import parse_moment
 
 __all__ = ["OPERATIONS", "parse_time"]
 
@@ -22,16 +22,11 @@ NDJSON = "application/x-ndjson"
 def parse_time(text: str, name: str = "time") -> datetime:
     """An ISO 8601 time (UTC unless a zone is given), or a lifetime back from now (``24h``)."""
     try:
-        return datetime.now(UTC) - parse_lifetime(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
+        return parse_moment(text)
     except ValueError:
         raise RequestInvalid(
             message=f"invalid {name} {text[:40]!r} (expected e.g. 24h, 7d or 2025-03-01T12:00:00Z)"
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _where(call: Call) -> AuditFilter:

@@ -23,15 +23,18 @@ from dockyard.auth.issuer import BadCredentials, TokenIssuer
 from dockyard.errors import EndpointUnknown, TooManyRequests, Unauthorized
 from dockyard.hub.content import CoreContent, RepositoryContent
 from dockyard.hub.management import Management, ManagementSettings
-from dockyard.identity.base import AuditEvent, TokenScope
+from dockyard.identity.base import AuditEvent, Principal, TokenScope
 from dockyard.identity.sql import SqlIdentityStore
 from dockyard.identity.tokens import looks_like_token, secret_hash
 from dockyard.observability.accesslog import SUBJECT_KEY
 
-__all__ = ["Login", "authenticate", "builtin"]
+__all__ = ["Login", "anonymous", "authenticate", "builtin"]
 
 REALM = "dockyard management API"
 BEARER = "(bearer token)"
+# Acts for callers of the few operations open to anyone (signing up): no roles, no grants,
+# and a "+" is in no user's name.
+NOBODY = Principal(name="+anonymous", is_admin=False, organizations={}, grants=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,20 @@ def _content(issuer: TokenIssuer, request: Request) -> RepositoryContent | None:
         return None
     registry = context(request).registry
     return CoreContent(store.database, registry.manifests, registry.policy)
+
+
+def anonymous(request: Request) -> Login:
+    """A caller without credentials, for operations open to anyone (404 without
+    ``auth.builtin``)."""
+    access, issuer = builtin(request)
+    hub = Management(
+        issuer.store,
+        NOBODY,
+        settings=ManagementSettings(default_visibility=access.settings.default_visibility),
+        passwords=issuer.passwords,
+        client_address=request.client.host if request.client else None,
+    )
+    return Login(hub, may_change=True)
 
 
 async def authenticate(request: Request) -> Login:

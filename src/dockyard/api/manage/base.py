@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dockyard.api.manage.auth import authenticate
+from dockyard.api.manage.auth import anonymous, authenticate
 from dockyard.errors import Denied, RequestInvalid
 from dockyard.hub.management import Management
 
@@ -94,18 +94,22 @@ class Operation:
     """A model, ``list[Model]``, a media type the handler streams itself, or None (204)."""
     status: int = 200
     query: Sequence[Query] = field(default_factory=tuple)
+    max_body: int = MAX_BODY
+    """Bytes of the request body at most (a README is longer than most)."""
+    anonymous: bool = False
+    """Open to callers without credentials (signing up); the handler checks the rest."""
 
     @property
     def operation_id(self) -> str:
         return self.handler.__name__
 
 
-async def _body(request: Request, kind: type[BaseModel]) -> BaseModel:
+async def _body(request: Request, kind: type[BaseModel], limit: int = MAX_BODY) -> BaseModel:
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
-        if len(data) > MAX_BODY:
-            raise RequestInvalid(message=f"request body larger than {MAX_BODY} bytes")
+        if len(data) > limit:
+            raise RequestInvalid(message=f"request body larger than {limit} bytes")
     try:
         parsed = json.loads(data) if data else None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -135,12 +139,12 @@ def _serialize(value: object) -> Any:
 
 def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        login = await authenticate(request)
+        login = anonymous(request) if operation.anonymous else await authenticate(request)
         if request.method not in READ_METHODS and not login.may_change:
             raise Denied(message="this token's scopes allow reading only")
         call = Call(request, login.hub)
         if operation.body is not None:
-            call.body = await _body(request, operation.body)
+            call.body = await _body(request, operation.body, operation.max_body)
         result = await operation.handler(call)
         if isinstance(result, Response):  # a stream, made by the handler
             return result

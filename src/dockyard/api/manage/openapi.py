@@ -106,6 +106,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         "parameters": parameters,
         "responses": responses,
     }
+    if op.anonymous:
+        spec["security"] = []  # no credentials needed
     if op.body is not None:
         spec["requestBody"] = {
             "required": True,
@@ -131,7 +133,9 @@ def document(operations: Sequence[Operation]) -> dict[str, Any]:
             "title": "Dockyard management API",
             "version": "1",
             "description": "Users, organizations, teams, repositories, permissions, tokens, "
-            "robots and the audit log. Authenticate with Basic (a password or a personal "
+            "robots and the audit log; storage lifecycle (immutable tags, quotas, retention "
+            "policies, usage); repository webhooks and their deliveries; stars; and search "
+            "over repositories. Authenticate with Basic (a password or a personal "
             "access token) or Bearer (a personal access token or a robot's token).",
         },
         "servers": [{"url": "/"}],

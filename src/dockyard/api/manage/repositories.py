@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dockyard.api.manage.base import Call, Operation, Query
 from dockyard.hub.models import RepositoryCreate, RepositoryOut, RepositoryPage, RepositoryUpdate
+from dockyard.hub.search import Discovery
 
 __all__ = ["OPERATIONS"]
 
@@ -38,7 +39,13 @@ async def update_repository(call: Call) -> RepositoryOut:
 
 
 async def delete_repository(call: Call) -> None:
-    await call.hub.delete_repository(call.path("name"))
+    name = call.path("name")
+    await call.hub.delete_repository(name)
+    # As the settings page does: a repository made again under this name starts bare.
+    found: Discovery | None = getattr(call.request.app.state, "discovery", None)
+    if found is not None:
+        await found.stars.forget(name)
+        await found.readmes.forget(name)
 
 
 OPERATIONS = [

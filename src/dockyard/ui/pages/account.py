@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.auth.issuer import BadCredentials, TooManyFailures
 from dockyard.errors import RegistryError
 from dockyard.hub.models import ScopeName
-from dockyard.identity.base import AlreadyExists, AuditEvent, InvalidName, check_name
+from dockyard.hub.signup import sign_up
 from dockyard.ui.sessions import Session
 from dockyard.ui.state import Ui
 from dockyard.ui.web import PageError, Viewer, field_text, form, redirect, render, require_user
@@ -26,7 +24,6 @@ __all__ = [
     "tokens",
 ]
 
-MIN_PASSWORD = 8
 _SCOPES: tuple[ScopeName, ...] = ("read", "write", "delete")
 
 
@@ -101,29 +98,20 @@ async def signup(request: Request, ui: Ui, viewer: Viewer) -> Response:
     data = await form(request, viewer)
     user = field_text(data, "username", 64)
     password = field_text(data, "password", 1024)
-    error = None
-    if len(password) < MIN_PASSWORD:
-        error = f"Choose a password of at least {MIN_PASSWORD} characters."
-    elif password != field_text(data, "confirm", 1024):
-        error = "The two passwords differ."
-    else:
+    error = "The two passwords differ."
+    if password == field_text(data, "confirm", 1024):
         try:
-            check_name(user)
-            await ui.identity.create_user(user, ui.passwords.hash(password))
-        except InvalidName as bad:
-            error = str(bad)
-        except AlreadyExists:
-            error = "That name is taken."
-        else:
-            await ui.identity.add_audit_event(
-                AuditEvent(
-                    time=datetime.now(UTC),
-                    action="user.signup",
-                    outcome="success",
-                    actor=user,
-                    client_address=viewer.client,
-                )
+            await sign_up(
+                ui.identity,
+                ui.passwords,
+                user,
+                password,
+                allowed=ui.signup,
+                client_address=viewer.client,
             )
+        except RegistryError as failed:
+            error = failed.text
+        else:
             return _signed_in(request, ui, viewer, user, "/")
     return render(request, viewer, "signup.html", {"error": error, "username": user}, status=400)
 

@@ -175,7 +175,8 @@ async def repository(request: Request, ui: Ui, viewer: Viewer) -> Response:
         )
     )
     summary = (await ui.discovery.search.summarize(viewer.principal, [name]))[0]
-    readme = await ui.discovery.readmes.get(name)
+    manage = ui.management(viewer.principal, viewer.client)
+    readme = (await ui.discovery.readmes.read(manage, name)).markdown
     return render(
         request,
         viewer,
@@ -364,7 +365,9 @@ async def create(request: Request, ui: Ui, viewer: Viewer) -> Response:
             status=failed.status,
         )
     if values["readme"]:
-        await ui.discovery.readmes.set(full, values["readme"])
+        await ui.discovery.readmes.write(
+            ui.management(principal, viewer.client), full, values["readme"]
+        )
     return redirect(request, viewer, _path(full))
 
 
@@ -391,7 +394,7 @@ async def _settings_page(
         "settings.html",
         {
             "repo": repo,
-            "readme": await ui.discovery.readmes.get(repo.name) or "",
+            "readme": (await ui.discovery.readmes.read(manage, repo.name)).markdown,
             "grants": await manage.grants(repository=repo.name),
             "error": error,
             "usage": await _usage(request, ui, viewer, repo.name),
@@ -417,7 +420,7 @@ async def settings_update(request: Request, ui: Ui, viewer: Viewer) -> Response:
         visibility=_visibility(visibility),
         description=field_text(data, "description", 4096),
     )
-    await ui.discovery.readmes.set(repo.name, field_text(data, "readme", MAX_README))
+    await ui.discovery.readmes.write(manage, repo.name, field_text(data, "readme", MAX_README))
     return redirect(request, viewer, f"{_path(repo.name)}/-/settings")
 
 
