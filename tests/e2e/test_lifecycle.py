@@ -64,10 +64,15 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
     unused_tcp_port_factory: Callable[[], int],
 ) -> Iterator[RegistryServer]:
-    """One server per database; the collector off (the tests run it), no grace."""
+    """One server per database; the collector and scheduled retention off (the tests run
+    them: a scheduled pass within the server's first minute would race their dry runs), no
+    grace."""
     from .conftest import _factory
 
-    config: dict[str, Any] = {"gc": {"enabled": False, "grace": 0}}
+    config: dict[str, Any] = {
+        "gc": {"enabled": False, "grace": 0},
+        "retention": {"enabled": False},
+    }
     if database is not None:
         config["database"] = {"url": database}
     factory = _factory(lambda: tmp_path_factory.mktemp("lifecycle"), unused_tcp_port_factory)

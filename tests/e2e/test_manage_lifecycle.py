@@ -30,14 +30,17 @@ from .registry import (
 
 pytestmark = pytest.mark.skipif(DISTRIBUTION, reason="the management API is Dockyard's own")
 
+# No collector: usage must be what the pushes linked, not what a collection left. No scheduled
+# retention: a pass in the server's first minute would race the tests' dry runs.
+_QUIET: dict[str, Any] = {"gc": {"enabled": False}, "retention": {"enabled": False}}
+
 
 @pytest.fixture(scope="module")
 def hub(
     tmp_path_factory: pytest.TempPathFactory, unused_tcp_port_factory: Callable[[], int]
 ) -> Iterator[Hub]:
     factory = _factory(lambda: tmp_path_factory.mktemp("lifecycle-api"), unused_tcp_port_factory)
-    # No collector: usage must be what the pushes linked, not what a collection left.
-    yield from hub_fixture(factory, tmp_path_factory.mktemp("keys"), {"gc": {"enabled": False}})
+    yield from hub_fixture(factory, tmp_path_factory.mktemp("keys"), _QUIET)
     factory.close()
 
 
@@ -413,7 +416,7 @@ def pg_hub(
 
     with fresh_database() as url:
         factory = _factory(lambda: tmp_path_factory.mktemp("lifecycle-pg"), unused_tcp_port_factory)
-        config = {"gc": {"enabled": False}, "database": {"url": url}}
+        config = {**_QUIET, "database": {"url": url}}
         yield from hub_fixture(factory, tmp_path_factory.mktemp("keys"), config)
         factory.close()
 
