@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import re
@@ -508,3 +509,70 @@ def test_podman_login_and_push(site: Site, tag: str, tmp_path: Path) -> None:
         podman("logout", host)
     with site.client_for("bob", f"repository:{app}:pull") as bob:
         assert json.loads(bob.request("GET", f"/v2/{app}/tags/list").text)["tags"] == ["v1"]
+
+
+@pytest.mark.clients
+# oras-py's login first tries a Docker engine's socket and leaves that socket unclosed.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_oras_login_and_pull(site: Site, tag: str, tmp_path: Path) -> None:
+    """oras-py logs in and pulls a private artifact through the token flow.
+
+    Pushing is left to the other clients: oras-py 0.2 keeps one token per client, fetched for
+    the scope of the first challenge (pull, for the HEAD that starts a push), and does not ask
+    again when a later request needs push, so its pushes fail under any token-auth registry.
+    """
+    oras_client = pytest.importorskip("oras.client", reason="pip install oras (the test extra)")
+    host = host_of(site.url)
+    repo = f"alice/oras-{tag}"
+    notes = f"artifact of {repo}\n".encode()
+    empty = b"{}"
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.example.notes.v1",
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": "sha256:" + hashlib.sha256(empty).hexdigest(),
+                "size": len(empty),
+            },
+            "layers": [
+                {
+                    "mediaType": "text/plain",
+                    "digest": "sha256:" + hashlib.sha256(notes).hexdigest(),
+                    "size": len(notes),
+                    "annotations": {"org.opencontainers.image.title": "notes.txt"},
+                }
+            ],
+        }
+    ).encode()
+    with site.client_for("alice", f"repository:{repo}:pull,push") as alice:
+        alice.push_blob(repo, empty)
+        alice.push_blob(repo, notes)
+        assert alice.put_manifest(repo, "v1", manifest).status_code == 201
+
+    target = f"{host}/{repo}:v1"
+    oras = oras_client.OrasClient(hostname=host, insecure=True)
+    oras.login(
+        "alice",
+        "wonderland",
+        tls_verify=False,
+        hostname=host,
+        config_path=str(tmp_path / "alice.json"),
+    )
+    pulled = oras.pull(target=target, outdir=str(tmp_path / "out"))
+    assert [Path(path).name for path in pulled] == ["notes.txt"]
+    assert (tmp_path / "out" / "notes.txt").read_bytes() == notes
+    # Private: neither another login nor an anonymous client reaches it.
+    bob = oras_client.OrasClient(hostname=host, insecure=True)
+    bob.login(
+        "bob", "builder", tls_verify=False, hostname=host, config_path=str(tmp_path / "bob.json")
+    )
+    for client, name in (
+        (bob, "bob"),
+        (oras_client.OrasClient(hostname=host, insecure=True), "anon"),
+    ):
+        with pytest.raises(Exception, match=r"(?i)unauthorized|denied|401|403|not found|404"):
+            client.pull(target=target, outdir=str(tmp_path / name))
+        assert not (tmp_path / name / "notes.txt").exists()
