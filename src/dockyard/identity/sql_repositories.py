@@ -3,13 +3,12 @@ transactions :class:`dockyard.identity.sql.SqlIdentityStore` runs for them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dockyard.identity import sql_common
 from dockyard.identity.base import AlreadyExists, NotFound, RepositorySettings, Visibility
 from dockyard.metadata.schema import (
     repository_settings,
@@ -53,11 +52,10 @@ def read(connection: Connection, repository: str) -> RepositorySettings | None:
 def tx_create_repository(
     connection: Connection, repository: str, visibility: Visibility, description: str | None
 ) -> RepositorySettings:
-    now = datetime.now(UTC)
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    now = sql_common.now()
     # ON CONFLICT: a push or another replica may create it at the same moment.
     created = connection.execute(
-        dialect.insert(repository_settings)
+        sql_common.upsert(connection)(repository_settings)
         .values(
             repository=repository,
             visibility=visibility.value,
