@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from collections.abc import AsyncIterator
 
@@ -54,8 +53,6 @@ from dockyard.ui.state import build_ui, ui_enabled
 __all__ = ["create_app", "from_environment"]
 
 CONFIG_ENV = "DOCKYARD_CONFIG"
-
-log = logging.getLogger("dockyard")
 
 
 class StartupError(Exception):
@@ -132,7 +129,7 @@ def create_app(config: Config) -> Starlette:
             app.state.webhooks = Webhooks(store.database, config.hub.webhooks)
             if ui_enabled(config):
                 app.state.ui = build_ui(config, store.database, access, registry, found)
-        tasks: list[asyncio.Task[None]] = [asyncio.create_task(pulls.run())]
+        tasks: list[asyncio.Task[None]] = []
         purging = maintenance.uploadpurging
         if purging.enabled and not maintenance.readonly.enabled:
             tasks.append(
@@ -173,16 +170,12 @@ def create_app(config: Config) -> Starlette:
                     )
                 )
         try:
-            async with ops.running(storage, metadata), events.running():
+            async with ops.running(storage, metadata), events.running(), pulls.running():
                 yield
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            try:
-                await pulls.flush()
-            except Exception:
-                log.exception("writing pull counts at shutdown failed")
             await metadata.close()
             if cache is not None:
                 await cache.close()

@@ -32,7 +32,8 @@ async def get_manifest(request: Request) -> Response:
     name = repository(request)
     reference = Reference.parse(request.path_params["reference"])
     await authorize(request, [Access.repository(name, "pull")])
-    record = await context(request).registry.manifests.get(name, reference)
+    manifests = context(request).registry.manifests
+    record = await manifests.get(name, reference)
     if not _accepts(request, record.media_type):
         raise ManifestUnknown(
             message=f"manifest of type {record.media_type} not acceptable to the client"
@@ -43,9 +44,10 @@ async def get_manifest(request: Request) -> Response:
         "Content-Type": record.media_type,
         "Content-Length": str(record.size),
     }
-    if request.method == "HEAD":
+    head = request.method == "HEAD"
+    manifests.served(record, reference, head=head)
+    if head:
         return Response(status_code=200, headers=headers)
-    context(request).registry.manifests.pulled(record, reference)
     return Response(record.payload, status_code=200, headers=headers)
 
 

@@ -9,6 +9,8 @@ from typing import TypeVar
 from dockyard import digest as digests
 from dockyard import manifest
 from dockyard.core.policy import Policy
+from dockyard.core.refusals import immutable_refusal
+from dockyard.core.seams import PullSink
 from dockyard.digest import Digest
 from dockyard.errors import (
     DigestInvalid,
@@ -17,8 +19,6 @@ from dockyard.errors import (
     Unsupported,
 )
 from dockyard.events.sink import NO_EVENTS, EventSink, Target
-from dockyard.lifecycle.immutable import immutable_refusal
-from dockyard.lifecycle.pulls import PullSink
 from dockyard.metadata.base import ManifestRecord, MetadataStore, MissingReferences
 from dockyard.reference import is_tag, validate_tag
 
@@ -116,6 +116,7 @@ class Manifests:
         return PushedManifest(record.digest, record.subject)
 
     async def get(self, repository: str, reference: Reference) -> ManifestRecord:
+        """The manifest, read only: serving it is told apart (``served``)."""
         if reference.digest is not None:
             record = await self._metadata.get_manifest(repository, str(reference.digest))
         else:
@@ -123,12 +124,19 @@ class Manifests:
             record = await self._metadata.get_tagged_manifest(repository, reference.tag)
         if record is None:
             raise ManifestUnknown(detail={"reference": str(reference)})
-        if reference.tag is not None and self._pulls is not None:
-            self._pulls.record(repository, reference.tag)
         return record
 
-    def pulled(self, record: ManifestRecord, reference: Reference) -> None:
-        """Record that the manifest was served (an event, when something consumes them)."""
+    def served(self, record: ManifestRecord, reference: Reference, *, head: bool) -> None:
+        """Record that the manifest was served to a client, once per request.
+
+        By tag, a GET or a HEAD counts as a pull of the tag (containerd resolves a tag with a
+        HEAD, then GETs by digest); a GET, by tag or digest, is a pull event (a HEAD only asks
+        what the manifest is).
+        """
+        if reference.tag is not None and self._pulls is not None:
+            self._pulls.record(record.repository, reference.tag)
+        if head:
+            return
         target = Target(
             "manifest",
             record.repository,
@@ -162,7 +170,7 @@ class Manifests:
 
 async def _unless_immutable(change: Awaitable[T], **detail: str | None) -> T:
     """``change``, with an immutability rule's refusal (a trigger's error, see
-    ``dockyard.lifecycle.immutable``) turned into the client's TAG_IMMUTABLE."""
+    ``dockyard.core.refusals``) turned into the client's TAG_IMMUTABLE."""
     try:
         return await change
     except Exception as error:

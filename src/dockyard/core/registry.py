@@ -6,10 +6,9 @@ from dockyard.core.blobs import Blobs
 from dockyard.core.gc import Placements
 from dockyard.core.manifests import Manifests
 from dockyard.core.policy import Policy
+from dockyard.core.seams import PullSink, QuotaGate
 from dockyard.core.uploads import Uploads
 from dockyard.events.sink import NO_EVENTS, EventSink
-from dockyard.lifecycle.pulls import PullSink
-from dockyard.lifecycle.quotas import QuotaGate
 from dockyard.metadata.base import MetadataStore
 from dockyard.storage.base import StorageDriver
 

@@ -22,6 +22,7 @@ from dockyard.core.lease import LEASE_SECONDS, held
 from dockyard.core.paths import blob_path, upload_dir, upload_path
 from dockyard.core.policy import Policy
 from dockyard.core.pump import pump
+from dockyard.core.seams import QuotaGate
 from dockyard.digest import Digest
 from dockyard.errors import (
     BlobUploadInvalid,
@@ -32,7 +33,6 @@ from dockyard.errors import (
     SizeInvalid,
 )
 from dockyard.events.sink import BLOB_MEDIA_TYPE, NO_EVENTS, EventSink, Target
-from dockyard.lifecycle.quotas import QuotaGate
 from dockyard.metadata.base import (
     BlobRecord,
     MetadataStore,
@@ -78,7 +78,7 @@ class Uploads:
         self._lease = lease_seconds
         # Without it, nothing collects garbage concurrently (see dockyard.core.gc).
         self._placements = placements
-        # Without it, no storage quota applies (see dockyard.lifecycle.quotas).
+        # Without it, no storage quota applies (see dockyard.core.seams).
         self._quotas = quotas
 
     async def start(self, repository: str) -> UploadState:

@@ -2,19 +2,19 @@
 own on the request's path.
 
 Each worker keeps the pulls it served in memory and writes them to the outbox every
-``interval`` (a second) and when it shuts down. What a crash can lose: the pulls a worker
-served in its last ``interval`` before it was killed (SIGKILL, power loss), and, while the
-database is unreachable, those beyond ``limit`` (the oldest are dropped first, and counted in
-the log). Content events (push, mount, delete) are never buffered: they commit with their
-change.
+``interval`` (a second) and when it shuts down (the loop is ``dockyard.batching``'s). What a
+crash can lose: the pulls a worker served in its last ``interval`` before it was killed
+(SIGKILL, power loss), and, while the database is unreachable, those beyond ``limit`` (the
+oldest are dropped first, and counted in the log). Content events (push, mount, delete) are
+never buffered: they commit with their change.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 
+from dockyard.batching import Batcher
 from dockyard.events.outbox import Outbox
 from dockyard.metadata.base import OutboxEvent
 
@@ -26,41 +26,33 @@ BUFFER_LIMIT = 100_000
 log = logging.getLogger("dockyard.events")
 
 
-class PullBuffer:
+class PullBuffer(Batcher[list[OutboxEvent]]):
     def __init__(
         self, outbox: Outbox, interval: float = FLUSH_INTERVAL, limit: int = BUFFER_LIMIT
     ) -> None:
+        super().__init__(interval, "pull events", log)
         self._outbox = outbox
-        self._interval = interval
         self._events: collections.deque[OutboxEvent] = collections.deque(maxlen=limit)
         self._dropped = 0
-        self._lock = asyncio.Lock()
 
     def add(self, event: OutboxEvent) -> None:
         if len(self._events) == self._events.maxlen:
             self._dropped += 1
         self._events.append(event)
 
-    async def flush(self) -> None:
-        async with self._lock:
-            if self._dropped:
-                log.error("dropped %d pull events: the outbox was unreachable", self._dropped)
-                self._dropped = 0
-            if not self._events:
-                return
-            batch = list(self._events)
-            self._events.clear()
-            try:
-                await self._outbox.add(batch)
-            except BaseException:
-                # Put them back in front, in order, for the next flush.
-                self._events.extendleft(reversed(batch))
-                raise
+    def _take(self) -> list[OutboxEvent] | None:
+        if self._dropped:
+            log.error("dropped %d pull events: the outbox was unreachable", self._dropped)
+            self._dropped = 0
+        if not self._events:
+            return None
+        batch = list(self._events)
+        self._events.clear()
+        return batch
 
-    async def run_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("could not record pull events; retrying")
+    def _put_back(self, batch: list[OutboxEvent]) -> None:
+        # In front, in order, for the next flush.
+        self._events.extendleft(reversed(batch))
+
+    async def _write(self, batch: list[OutboxEvent]) -> None:
+        await self._outbox.add(batch)

@@ -117,19 +117,19 @@ class EventService:
 
             queue = WebhookQueue(self.outbox)
             deliverers.append(Deliverer(self.outbox, queue, RetryPolicy(), holder, None))
-        tasks = [asyncio.create_task(self.pulls.run_forever())]
-        if self.webhooks:
-            settings = self._config.hub.webhooks
-            tasks.append(asyncio.create_task(run_webhooks(self.outbox, settings, holder)))
-        tasks += [asyncio.create_task(d.run_forever()) for d in deliverers]
         try:
-            yield
+            # Pull events are written every second, and once more after the deliverers stop.
+            async with self.pulls.running():
+                tasks: list[asyncio.Task[None]] = []
+                if self.webhooks:
+                    settings = self._config.hub.webhooks
+                    tasks.append(asyncio.create_task(run_webhooks(self.outbox, settings, holder)))
+                tasks += [asyncio.create_task(d.run_forever()) for d in deliverers]
+                try:
+                    yield
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            try:
-                await self.pulls.flush()
-            except Exception:
-                log.exception("could not record the last pull events at shutdown")
             await client.aclose()

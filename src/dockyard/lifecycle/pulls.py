@@ -1,28 +1,28 @@
 """Pull counts and last pull times per tag, without a database write per pull.
 
 A pull of a tag (manifest GET or HEAD by tag: what ``docker pull`` and containerd send to
-resolve it) is counted in memory; a background task writes the counts every second in one
-transaction, and once more at shutdown. Upserts add to the stored counts, so every worker
-of every replica flushes its own. Pulls by digest are not attributed to tags (a client that
-resolved the tag first was counted then).
+resolve it) is counted in memory; the counts are written every second in one transaction,
+and once more at shutdown (the loop is ``dockyard.batching``'s). Upserts add to the stored
+counts, so every worker of every replica flushes its own. Pulls by digest are not attributed
+to tags (a client that resolved the tag first was counted then).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Join, case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dockyard.batching import Batcher
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import manifests, repositories, tag_pulls, tags
 
-__all__ = ["FLUSH_SECONDS", "PullRecorder", "PullSink", "tags_with_pulls"]
+__all__ = ["FLUSH_SECONDS", "PullRecorder", "tags_with_pulls"]
 
 FLUSH_SECONDS = 1.0
 
@@ -43,12 +43,6 @@ def tags_with_pulls() -> Join:
             (tag_pulls.c.repository == repositories.c.name) & (tag_pulls.c.tag == tags.c.name),
         )
     )
-
-
-class PullSink(Protocol):
-    """What the core tells of each pull of a tag."""
-
-    def record(self, repository: str, tag: str) -> None: ...
 
 
 def _tx_flush(conn: Connection, counts: _Counts) -> None:
@@ -72,12 +66,16 @@ def _later(conn: Connection, new: Any) -> Any:
     return case((tag_pulls.c.last_pulled_at < new, new), else_=tag_pulls.c.last_pulled_at)
 
 
-class PullRecorder:
-    """A ``PullSink`` that batches in memory and flushes to the database."""
+class PullRecorder(Batcher[_Counts]):
+    """The core's ``PullSink``: counts in memory, written to the database in batches."""
 
     def __init__(
-        self, database: Database, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        database: Database,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        interval: float = FLUSH_SECONDS,
     ) -> None:
+        super().__init__(interval, "pull counts", log)
         self._db = database
         self._clock = clock
         self._counts: _Counts = {}
@@ -87,27 +85,14 @@ class PullRecorder:
         pulls, _ = self._counts.get(key, (0, None))
         self._counts[key] = (pulls + 1, self._clock())
 
-    async def flush(self) -> int:
-        """Write what was counted since the last flush; how many tags it touched. Counts
-        that fail to write are kept for the next flush."""
+    def _take(self) -> _Counts | None:
         counts, self._counts = self._counts, {}
-        if not counts:
-            return 0
-        try:
-            await self._db.transaction(_tx_flush, counts)
-        except BaseException:
-            for key, (pulls, last) in counts.items():
-                newer, at = self._counts.get(key, (0, last))
-                self._counts[key] = (pulls + newer, max(last, at))
-            raise
-        return len(counts)
+        return counts or None
 
-    async def run(self, interval: float = FLUSH_SECONDS) -> None:
-        """Flush every ``interval`` seconds until cancelled (then the caller flushes once
-        more)."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("writing pull counts failed; will retry")
+    def _put_back(self, batch: _Counts) -> None:
+        for key, (pulls, last) in batch.items():
+            newer, at = self._counts.get(key, (0, last))
+            self._counts[key] = (pulls + newer, max(last, at))
+
+    async def _write(self, batch: _Counts) -> None:
+        await self._db.transaction(_tx_flush, batch)

@@ -28,10 +28,8 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import and_, bindparam, delete, exists, func, or_, select
 from sqlalchemy.engine import Connection
@@ -49,7 +47,7 @@ from dockyard.metadata.schema import (
     repository_usage,
 )
 
-__all__ = ["NAMESPACE", "REPOSITORY", "RESERVATION_SECONDS", "Quota", "QuotaGate", "Quotas"]
+__all__ = ["NAMESPACE", "REPOSITORY", "RESERVATION_SECONDS", "Quota", "Quotas"]
 
 NAMESPACE = "namespace"
 REPOSITORY = "repository"
@@ -64,15 +62,6 @@ class Quota:
     name: str
     limit_bytes: int
     created_at: datetime
-
-
-class QuotaGate(Protocol):
-    """What the core asks before it links a blob."""
-
-    def admit(self, repository: str, digest: str, size: int) -> AbstractAsyncContextManager[None]:
-        """Hold room for the blob until the block ends (the blob linked by then); raises
-        ``QuotaExceeded`` when it does not fit."""
-        ...
 
 
 _APPLICABLE = select(quotas.c.scope, quotas.c.name, quotas.c.limit_bytes).where(
@@ -187,7 +176,7 @@ def _tx_release(conn: Connection, reservation: str) -> None:
 
 
 class Quotas:
-    """A ``QuotaGate`` over the metadata database."""
+    """The core's ``QuotaGate`` (``dockyard.core.seams``) over the metadata database."""
 
     def __init__(self, database: Database, ttl: float = RESERVATION_SECONDS) -> None:
         self._db = database
