@@ -629,40 +629,6 @@ def _containerfile() -> list[str]:
     return (DEPLOY / "Containerfile").read_text().splitlines()
 
 
-def test_the_containerfile_is_built_up_to_its_base_image(tmp_path: Path) -> None:
-    """No base image can be pulled here (no network), so the build is checked up to FROM: the
-    file parses, and fails only for want of the base image. Built with a local Debian base
-    (``--build-arg BASE=...``), the image runs as the docs say."""
-    buildah = shutil.which("buildah")
-    assert buildah, "buildah is needed to check the Containerfile"
-    done = subprocess.run(
-        [
-            buildah,
-            "bud",
-            "--isolation",
-            "chroot",
-            "--pull-never",
-            "--ignorefile",
-            str(DEPLOY / "Containerfile.dockerignore"),
-            "--build-arg",
-            "BASE=localhost/dockyard-test-no-such-base:none",
-            "-f",
-            str(DEPLOY / "Containerfile"),
-            str(DEPLOY.parent),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    steps = [line for line in _containerfile() if line and not line.startswith((" ", "#"))]
-    instructions = [line for line in steps if line.split()[0].isupper()]
-    assert done.returncode != 0
-    assert f"STEP 1/{len(instructions) - 1}: FROM localhost/dockyard-test-no-such-base:none" in (
-        done.stdout + done.stderr
-    )
-    assert "image not known" in done.stderr
-
-
 def test_the_containerfile_runs_like_registry2() -> None:
     lines = _containerfile()
     assert 'VOLUME ["/var/lib/registry"]' in lines
