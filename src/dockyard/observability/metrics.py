@@ -17,6 +17,10 @@ Names (all prefixed ``dockyard_``)::
     metadata_operation_duration_seconds{operation}        MetadataStore calls
     uploads_in_progress                                   upload writers open, all workers
     cache_lookups_total{cache, kind, result}              cache hits and misses (redis, memory)
+    notification_queue_depth{endpoint}                    events waiting, as last seen by the sender
+    notification_deliveries_total{endpoint, status}       delivery attempts, by HTTP status or error
+    notification_failures_total{endpoint, status}         failed attempts, by HTTP status or error
+    notification_events_total{endpoint}                   events delivered
 """
 
 from __future__ import annotations
@@ -126,6 +130,37 @@ class Metrics:
             "Cached entries looked up: result is hit (the cache answered) or miss (the "
             "source of truth did), by cache (redis, memory) and kind of entry.",
             ["cache", "kind", "result"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        # Notifications (counted by ``dockyard.events.delivery``, through ``EventMetrics``).
+        self.notification_depth = Gauge(
+            "notification_queue_depth",
+            "Events waiting for delivery to each endpoint.",
+            ["endpoint"],
+            namespace=NAMESPACE,
+            # Whichever worker sends for the endpoint wrote the latest value.
+            multiprocess_mode="livemostrecent",
+            registry=registry,
+        )
+        self.notification_deliveries = Counter(
+            "notification_deliveries",
+            "Delivery attempts, by endpoint and HTTP status (error: no response).",
+            ["endpoint", "status"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.notification_failures = Counter(
+            "notification_failures",
+            "Failed delivery attempts, by endpoint and HTTP status (error: no response).",
+            ["endpoint", "status"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.notification_events = Counter(
+            "notification_events",
+            "Events delivered, by endpoint.",
+            ["endpoint"],
             namespace=NAMESPACE,
             registry=registry,
         )
