@@ -5,11 +5,10 @@ from __future__ import annotations
 from dockyard.hub.manage_base import ManagementBase, translated, valid_name
 from dockyard.hub.models import RobotCreated, RobotOut
 from dockyard.identity.base import ROBOT_SEPARATOR, TokenScope
+from dockyard.identity.commands import ROBOT_TOKEN
 from dockyard.identity.tokens import new_secret, secret_hash
 
 __all__ = ["ROBOT_TOKEN", "RobotManagement"]
-
-ROBOT_TOKEN = "default"
 
 
 class RobotManagement(ManagementBase):

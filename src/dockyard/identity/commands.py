@@ -25,6 +25,7 @@ from dockyard.metadata.engine import open_database
 from dockyard.metadata.migrate import upgrade
 
 __all__ = [
+    "ROBOT_TOKEN",
     "add_user",
     "audit_events",
     "audit_record",
@@ -113,6 +114,7 @@ def _scopes(scopes: frozenset[TokenScope]) -> str:
 
 # -- robots -------------------------------------------------------------------------------------
 
+# The name of a robot's one token (the management API's robots use it too).
 ROBOT_TOKEN = "default"
 
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import select
 
 from dockyard.identity import (
     sql_audit,
@@ -50,15 +49,9 @@ from dockyard.identity.base import (
     check_name,
 )
 from dockyard.metadata.engine import Database
-from dockyard.metadata.schema import audit_events, repository_settings, users
+from dockyard.metadata.schema import repository_settings, users
 
 __all__ = ["SqlIdentityStore"]
-
-
-def _tx_add_audit_event(connection: Connection, event: AuditEvent) -> None:
-    connection.execute(
-        insert(audit_events).values({name: getattr(event, name) for name in sql_audit.FIELDS})
-    )
 
 
 class SqlIdentityStore:
@@ -320,24 +313,13 @@ class SqlIdentityStore:
 
     # -- audit -------------------------------------------------------------------------------
     async def add_audit_event(self, event: AuditEvent) -> None:
-        await self._db.transaction(_tx_add_audit_event, event)
+        await self._db.transaction(sql_audit.tx_add_event, event)
 
     async def audit_events(
         self, *, since: datetime | None = None, actor: str | None = None, limit: int | None = None
     ) -> list[AuditEvent]:
-        query = select(*(audit_events.c[name] for name in sql_audit.FIELDS))
-        if since is not None:
-            query = query.where(audit_events.c.time >= since)
-        if actor is not None:
-            query = query.where(audit_events.c.actor == actor)
-        query = query.order_by(audit_events.c.time.desc(), audit_events.c.id.desc())
-        if limit is not None:
-            query = query.limit(limit)
-        rows = await self._db.read(query)
-        return [
-            AuditEvent(**{name: getattr(row, name) for name in sql_audit.FIELDS})
-            for row in reversed(rows)
-        ]
+        rows = await self._db.read(sql_audit.events_query(since, actor, limit))
+        return [sql_audit.event(row) for row in reversed(rows)]
 
     async def audit_page(
         self, where: AuditFilter, *, after: int | None = None, limit: int = 100

@@ -22,7 +22,7 @@ from dockyard.metadata.schema import (
 
 __all__ = ["GRANTS", "PRINCIPAL", "ROLES", "namespace", "namespaces_query", "principal"]
 
-# The statements read at every token request, built once (see metadata/sql.py on why).
+# The statements read at every token request, built once (see metadata/sql_support.py on why).
 PRINCIPAL = select(users.c.is_admin).where(users.c.name == bindparam("name"), ~users.c.disabled)
 ROLES = (
     select(organizations.c.name, organization_members.c.role)

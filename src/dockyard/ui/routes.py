@@ -10,7 +10,17 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dockyard.ui.pages import account, admin, discover, people, repositories, webhooks
+from dockyard.ui.pages import (
+    account,
+    admin,
+    discover,
+    new_repository,
+    people,
+    repository,
+    repository_settings,
+    tags,
+    webhooks,
+)
 from dockyard.ui.web import page
 
 __all__ = ["STATIC", "routes"]
@@ -48,16 +58,16 @@ def routes() -> list[BaseRoute]:
             page(people.team_member_remove),
             methods=post,
         ),
-        Route("/new", page(repositories.create_form), methods=get),
-        Route("/new", page(repositories.create), methods=post),
-        Route(f"{_REPO}/-/tags/{{tag}}/delete", page(repositories.tag_delete_form), methods=get),
-        Route(f"{_REPO}/-/tags/{{tag}}/delete", page(repositories.tag_delete), methods=post),
-        Route(f"{_REPO}/-/tags/{{tag}}", page(repositories.tag), methods=get),
-        Route(f"{_REPO}/-/star", page(repositories.star), methods=post),
-        Route(f"{_REPO}/-/settings", page(repositories.settings), methods=get),
-        Route(f"{_REPO}/-/settings", page(repositories.settings_update), methods=post),
-        Route(f"{_REPO}/-/permissions", page(repositories.grant), methods=post),
-        Route(f"{_REPO}/-/delete", page(repositories.delete), methods=post),
+        Route("/new", page(new_repository.create_form), methods=get),
+        Route("/new", page(new_repository.create), methods=post),
+        Route(f"{_REPO}/-/tags/{{tag}}/delete", page(tags.tag_delete_form), methods=get),
+        Route(f"{_REPO}/-/tags/{{tag}}/delete", page(tags.tag_delete), methods=post),
+        Route(f"{_REPO}/-/tags/{{tag}}", page(tags.tag), methods=get),
+        Route(f"{_REPO}/-/star", page(repository.star), methods=post),
+        Route(f"{_REPO}/-/settings", page(repository_settings.settings), methods=get),
+        Route(f"{_REPO}/-/settings", page(repository_settings.settings_update), methods=post),
+        Route(f"{_REPO}/-/permissions", page(repository_settings.grant), methods=post),
+        Route(f"{_REPO}/-/delete", page(repository_settings.delete), methods=post),
         Route(f"{_REPO}/-/webhooks", page(webhooks.webhooks_page), methods=get),
         Route(f"{_REPO}/-/webhooks", page(webhooks.webhook_create), methods=post),
         Route(
@@ -66,6 +76,6 @@ def routes() -> list[BaseRoute]:
         Route(
             f"{_REPO}/-/webhooks/{{webhook}}/delete", page(webhooks.webhook_delete), methods=post
         ),
-        Route(_REPO, page(repositories.repository), methods=get),
+        Route(_REPO, page(repository.repository), methods=get),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
