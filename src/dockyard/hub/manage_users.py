@@ -10,11 +10,12 @@ from dockyard.identity.base import ROBOT_SEPARATOR, User
 __all__ = ["UserManagement"]
 
 
-def _user_out(user: User) -> UserOut:
+def _user_out(user: User, *, private: bool) -> UserOut:
+    """``user`` with its account flags when ``private`` (the caller may see them)."""
     return UserOut(
         name=user.name,
-        is_admin=user.is_admin,
-        disabled=user.disabled,
+        is_admin=user.is_admin if private else None,
+        disabled=user.disabled if private else None,
         robot=ROBOT_SEPARATOR in user.name,
         created_at=user.created_at,
     )
@@ -26,14 +27,15 @@ class UserManagement(ManagementBase):
     async def list_users(self) -> list[UserOut]:
         """Every user, robots included (site administrators only)."""
         self._require_admin()
-        return [_user_out(user) for user in await self.store.list_users()]
+        return [_user_out(user, private=True) for user in await self.store.list_users()]
 
     async def get_user(self, name: str) -> UserOut:
-        """Any user (names are public: they are namespaces)."""
+        """Any user (names are public: they are namespaces); whether it is an administrator
+        or disabled only for a site administrator or the user itself."""
         found = await self.store.get_user(name)
         if found is None:
             raise ResourceUnknown(message=f"no user {name[:100]!r}")
-        return _user_out(found)
+        return _user_out(found, private=self.actor.is_admin or self.actor.name == found.name)
 
     async def create_user(self, name: str, password: str, *, is_admin: bool = False) -> UserOut:
         """A new user (site administrators only); ``Conflict`` if the name is a user's or an
@@ -45,7 +47,7 @@ class UserManagement(ManagementBase):
                 name, self.passwords.hash(password), is_admin=is_admin
             )
         await self.record_action("user.create", f"user {name}{' (admin)' if is_admin else ''}")
-        return _user_out(created)
+        return _user_out(created, private=True)
 
     async def update_user(
         self, name: str, *, disabled: bool | None = None, is_admin: bool | None = None

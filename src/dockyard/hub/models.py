@@ -90,9 +90,13 @@ class _Response(BaseModel):
 
 
 class UserOut(_Response):
+    """A user as the caller may see it: names are public (they are namespaces), but whether an
+    account is an administrator's or disabled is shown only to site administrators and to the
+    user itself; to anyone else those fields are null (present, so the shape never varies)."""
+
     name: str
-    is_admin: bool
-    disabled: bool
+    is_admin: bool | None = Field(description="Null unless the caller is this user or an admin.")
+    disabled: bool | None = Field(description="Null unless the caller is this user or an admin.")
     robot: bool
     created_at: datetime
 

@@ -51,7 +51,15 @@ OPERATIONS = [
         UserOut,
         201,
     ),
-    Operation("GET", "/users/{user}", get_user, "Get a user", "users", None, UserOut),
+    Operation(
+        "GET",
+        "/users/{user}",
+        get_user,
+        "Get a user (is_admin and disabled: for site admins and the user itself)",
+        "users",
+        None,
+        UserOut,
+    ),
     Operation(
         "PATCH",
         "/users/{user}",
