@@ -12,12 +12,15 @@ drew id 7 may commit after one that drew id 8 was already delivered; a cursor at
 One process sends for a consumer at a time: the holder of its lease in ``event_consumers``,
 renewed while it sends. A holder that dies delays delivery by one lease at most; a holder that
 stalls past its lease may send a batch twice, which at-least-once delivery allows (events carry
-a unique ``id`` for receivers to drop repeats).
+a unique ``id`` for receivers to drop repeats). A released lease keeps its time (expired at
+once), so ``lease_until`` always tells when a consumer was last sent for: ``forget`` relies on
+it to tell an abandoned queue from a live one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -116,12 +119,37 @@ def _claim(conn: Connection, consumer: str, holder: str, now: datetime, until: d
     return bool(created.rowcount)
 
 
-def _release(conn: Connection, consumer: str, holder: str) -> None:
+def _release(conn: Connection, consumer: str, holder: str, now: datetime) -> None:
     conn.execute(
         update(event_consumers)
         .where(event_consumers.c.name == consumer, event_consumers.c.holder == holder)
-        .values(holder=None, lease_until=None)
+        .values(holder=None, lease_until=now)
     )
+
+
+def _forget(
+    conn: Connection, prefix: str, keep: Collection[str], idle_before: datetime
+) -> list[str]:
+    consumer = event_deliveries.c.consumer
+    # NULL lease_until (a lease released before releases kept their time) counts as idle.
+    sent_for_lately = exists().where(
+        event_consumers.c.name == consumer, event_consumers.c.lease_until >= idle_before
+    )
+    # Also old events only: a consumer just added elsewhere may queue before its first claim.
+    queued_before = exists().where(
+        events.c.id == event_deliveries.c.event_id, events.c.created_at < idle_before
+    )
+    result = conn.execute(
+        delete(event_deliveries)
+        .where(
+            consumer.startswith(prefix, autoescape=True),
+            consumer.not_in(list(keep)),
+            ~sent_for_lately,
+            queued_before,
+        )
+        .returning(consumer)
+    )
+    return list(result.scalars())
 
 
 def _sweep(conn: Connection) -> int:
@@ -176,7 +204,16 @@ class Outbox:
         return await self._db.transaction(_claim, consumer, holder, now, expiry)
 
     async def release(self, consumer: str, holder: str) -> None:
-        await self._db.transaction(_release, consumer, holder)
+        await self._db.transaction(_release, consumer, holder, _now())
+
+    async def forget(
+        self, prefix: str, keep: Collection[str], idle_before: datetime
+    ) -> Counter[str]:
+        """Delete the queues of consumers named ``prefix...`` but not in ``keep`` that nobody
+        has sent for since ``idle_before`` (no lease held since), in one statement: only
+        their events queued before then. How many rows went, by consumer. The events nobody
+        owes any more stay for :meth:`sweep`."""
+        return Counter(await self._db.transaction(_forget, prefix, keep, idle_before))
 
     async def sweep(self) -> int:
         """Delete events no consumer owes (left when two consumers acknowledged at once)."""

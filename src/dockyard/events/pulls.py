@@ -32,11 +32,12 @@ class PullBuffer(Batcher[list[OutboxEvent]]):
     ) -> None:
         super().__init__(interval, "pull events", log)
         self._outbox = outbox
+        self._limit = limit
         self._events: collections.deque[OutboxEvent] = collections.deque(maxlen=limit)
         self._dropped = 0
 
     def add(self, event: OutboxEvent) -> None:
-        if len(self._events) == self._events.maxlen:
+        if len(self._events) == self._limit:
             self._dropped += 1
         self._events.append(event)
 
@@ -51,7 +52,12 @@ class PullBuffer(Batcher[list[OutboxEvent]]):
         return batch
 
     def _put_back(self, batch: list[OutboxEvent]) -> None:
-        # In front, in order, for the next flush.
+        # In front, in order, for the next flush. The batch is older than what came since, so
+        # when both do not fit its oldest go (extendleft on a full deque would drop the newest).
+        room = self._limit - len(self._events)
+        if len(batch) > room:
+            self._dropped += len(batch) - room
+            batch = batch[len(batch) - room :]
         self._events.extendleft(reversed(batch))
 
     async def _write(self, batch: list[OutboxEvent]) -> None:

@@ -21,7 +21,7 @@ from dockyard.config.fields import parse_tcp_address
 from dockyard.config.notifications import EndpointConfig
 from dockyard.events.audit import AUDIT_CONSUMER, AuditLog
 from dockyard.events.delivery import Consumer, Deliverer, RetryPolicy
-from dockyard.events.endpoint import consumer_name
+from dockyard.events.endpoint import consumer_name, forget_removed_endpoints
 from dockyard.events.outbox import Outbox
 from dockyard.events.pulls import PullBuffer
 from dockyard.events.sink import NO_EVENTS, ConsumerFilter, Events, EventSink
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 __all__ = ["EventService"]
 
 log = logging.getLogger("dockyard.events")
+
+REMOVED_CHECK_EVERY = 3600.0
+"""Seconds between looks for queues of endpoints that were taken out of the config."""
 
 
 def _never(action: str, media_type: str | None) -> bool:
@@ -80,10 +83,35 @@ class EventService:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Deliver in the background while the block runs; flush buffered pulls at the end."""
-        if self.pulls is None:
-            yield
-            return
+        """Deliver in the background while the block runs; flush buffered pulls at the end.
+        Queues of endpoints taken out of the config go at start-up and hourly checks after
+        (see ``forget_removed_endpoints`` for when it is safe)."""
+        await self._forget_removed_endpoints()
+        checks = asyncio.create_task(self._forget_removed_endpoints_forever())
+        try:
+            if self.pulls is None:
+                yield
+            else:
+                async with self._delivering(self.pulls):
+                    yield
+        finally:
+            checks.cancel()
+            await asyncio.gather(checks, return_exceptions=True)
+
+    async def _forget_removed_endpoints(self) -> None:
+        try:
+            await forget_removed_endpoints(self.outbox, self._config.notifications.endpoints)
+        except Exception as error:
+            # Housekeeping: the queues wait for the next check; serving goes on.
+            log.warning("could not remove the queues of removed endpoints: %s", error)
+
+    async def _forget_removed_endpoints_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REMOVED_CHECK_EVERY)
+            await self._forget_removed_endpoints()
+
+    @contextlib.asynccontextmanager
+    async def _delivering(self, pulls: PullBuffer) -> AsyncIterator[None]:
         # Imported here: only apps that send notifications need an HTTP client.
         import httpx
 
@@ -119,7 +147,7 @@ class EventService:
             deliverers.append(Deliverer(self.outbox, queue, RetryPolicy(), holder, None))
         try:
             # Pull events are written every second, and once more after the deliverers stop.
-            async with self.pulls.running():
+            async with pulls.running():
                 tasks: list[asyncio.Task[None]] = []
                 if self.webhooks:
                     settings = self._config.hub.webhooks

@@ -1,6 +1,6 @@
-"""The lifecycle work a serving process runs in the background: flushing pull counts every
-second, and applying retention policies on a schedule (one replica at a time, claimed through
-the database's job table)."""
+"""The lifecycle work a serving process runs in the background: applying retention policies
+on a schedule (one replica at a time, claimed through the database's job table). Pull counts
+are flushed elsewhere, by the ``PullRecorder`` (``lifecycle.pulls``) that ``app.py`` runs."""
 
 from __future__ import annotations
 
