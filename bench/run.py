@@ -6,9 +6,10 @@
     python bench/run.py --gc [--quick] [--output FILE] [--json FILE]
 
 Each round starts both registries afresh, each in a fresh temp dir, and runs every workload on
-Dockyard and then at once on Distribution, so that each pair of numbers is taken under the same
-conditions; the memory workload then gets one more freshly started server each. The table
-gives each registry's median over the rounds and the median of the paired per-round ratios.
+one and then at once on the other (which goes first alternates from round to round), so that
+each pair of numbers is taken under the same conditions; the memory workload then gets one
+more freshly started server each. The table gives each registry's median over the rounds and
+the median of the paired per-round ratios.
 With ``--storage s3`` both keep their blobs on one S3-compatible server (and Dockyard its
 metadata in PostgreSQL), and the blob pulls run again with redirects off. ``--scaling`` times
 listing pages as both registries grow (see ``scaling.py``); ``--gc`` times garbage collection
@@ -108,7 +109,8 @@ def _together(
     logs: Path | None,
     label: str,
 ) -> None:
-    """Start every server, then run each step on one server after the other."""
+    """Start every server, then run each step on one server after the other, in the order of
+    ``specs``."""
     with contextlib.ExitStack() as stack:
         servers = {
             spec.name: _start(spec, work, stack, logs and logs / f"{label}-{spec.name}.log")
@@ -172,20 +174,25 @@ def run(
     for number in range(1, rounds + 1):
         _log(f"round {number}/{rounds}")
         by_server: Results = {spec.name: {} for spec in specs}
+        # Whoever goes second finds the machine (page cache, the S3 server's heap) as the
+        # first left it: alternate, so that neither always has that place.
+        ordered = specs if number % 2 else specs[::-1]
         with contextlib.ExitStack() as stores:
             if s3 is None:
-                _together(specs, steps(sizes, blobs), by_server, work, logs, f"{number}")
+                _together(ordered, steps(sizes, blobs), by_server, work, logs, f"{number}")
                 _alone(specs, rss_step(blobs), by_server, work, logs, f"{number}-memory")
                 results.append(by_server)
                 continue
-            storages = stores.enter_context(round_stores(s3.moto, s3.postgres, number))
+            made = stores.enter_context(round_stores(s3.moto, s3.postgres, number))
+            # round_stores gives Dockyard's storage first, as ``specs`` lists the servers.
+            storages = {spec.name: storage for spec, storage in zip(specs, made, strict=True)}
             on = [
                 dataclasses.replace(
                     spec,
-                    s3=storage,
-                    stores=StoreCpu(s3.moto.pid, storage.database, s3.postmaster),
+                    s3=storages[spec.name],
+                    stores=StoreCpu(s3.moto.pid, storages[spec.name].database, s3.postmaster),
                 )
-                for spec, storage in zip(specs, storages, strict=True)
+                for spec in ordered
             ]
             off = [
                 dataclasses.replace(spec, s3=dataclasses.replace(spec.s3, redirect=False))
@@ -267,7 +274,8 @@ def _benchmark(args: argparse.Namespace, specs: list[ServerSpec]) -> int:
         "(this harness, wrk, hey), so the clients' CPU is taken from the server: request rates "
         "are lower than on a dedicated machine and differences between servers are compressed.",
         f"- Each round starts both registries afresh in fresh temp dirs ({storage}, "
-        "delete enabled) and runs each workload on Dockyard, then at once on Distribution; "
+        "delete enabled) and runs each workload on one, then at once on the other (Dockyard "
+        "first in odd rounds, Distribution first in even ones); "
         "memory is measured on one more fresh server each. Values are medians over the rounds; "
         "the ratio is the median of the per-round (paired) ratios.",
         "- Ratio > 1.0 always means Dockyard is better: Dockyard / Distribution for throughput "
