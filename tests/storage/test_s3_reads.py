@@ -68,9 +68,10 @@ async def test_large_ranges_stream_without_boto3(client: S3Client, bucket: str) 
     assert b"".join(whole) == data
     assert b"".join(part) == data[MiB + 7 : 14 * MiB + 12]
     assert gets == []  # the bytes came over the driver's own sockets
-    # Chunks of the 1 MiB the driver asks for, each the bytes of one recv (not the 256 KiB
-    # an asyncio transport reads by default); smaller ones only where the headers ended.
-    assert sum(len(chunk) == MiB for chunk in whole) >= 16, [len(c) for c in whole]
+    # Chunks near the 1 MiB the driver asks for, each the bytes of one recv (not the 256 KiB
+    # an asyncio transport reads by default); smaller ones where the headers ended, and where
+    # the kernel caps the low-water mark at half the socket's receive buffer.
+    assert sum(len(chunk) > MiB // 2 for chunk in whole) >= 16, [len(c) for c in whole]
     assert max(len(chunk) for chunk in whole) <= MiB
 
 
@@ -79,7 +80,7 @@ async def test_large_ranges_of_known_length_need_no_head(client: S3Client, bucke
     driver = S3Driver(client, bucket)
     await driver.put_content("big", data)
     with counting(client, "HeadObject", "GetObject") as calls:
-        # Two windows: the second GET must match the version the first one read.
+        # One GET over the driver's own socket; its answer says the range exists.
         got = await read_all(driver.reader("big", 3, 70 * MiB - 3))
     assert b"".join(got) == data[3:]
     assert calls == []
@@ -344,3 +345,120 @@ async def test_tls_stores_are_verified_as_boto3_would(tmp_path: Path) -> None:
         with pytest.raises(S3Error, match="CERTIFICATE_VERIFY_FAILED"):
             await asyncio.wait_for(ranges.open("key", 0, len(body), None), 2)
     assert requests == []
+
+
+# -- resuming a read the store cut short --------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def driver_on(handler: Handler) -> AsyncIterator[tuple[S3Driver, list[bytes]]]:
+    """An ``S3Driver`` whose direct reads go to a server of the test's own (boto3 only presigns
+    here: lengths above 2 MiB are read with no HEAD)."""
+    import boto3
+    from botocore.config import Config
+
+    requests: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            requests.append(await reader.readuntil(b"\r\n\r\n"))
+            await handler(reader, writer, len(requests))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    async with server:
+        yield S3Driver(client, "bucket"), requests
+    client.close()
+
+
+def versioned_head(start: int, length: int, total: int) -> bytes:
+    return (
+        f'HTTP/1.1 206 Partial Content\r\nETag: "v1"\r\nContent-Length: {length}\r\n'
+        f"Content-Range: bytes {start}-{start + length - 1}/{total}\r\n\r\n"
+    ).encode()
+
+
+def requested_range(request: bytes) -> tuple[int, int]:
+    text = request.decode()
+    start, _, last = text.split("Range: bytes=", 1)[1].split("\r\n", 1)[0].partition("-")
+    return int(start), int(last) + 1
+
+
+async def test_a_read_cut_short_resumes_where_it_stopped() -> None:
+    data = data_of(9, 5 * MiB + 3)
+
+    async def handler(_: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        start, end = requested_range(requests[n - 1])
+        writer.write(versioned_head(start, end - start, len(data)))
+        # The first two answers stop part-way (a store dropping a long response).
+        stop = start + MiB + 17 if n < 3 else end
+        writer.write(data[start:stop])
+        await writer.drain()
+
+    async with driver_on(handler) as (driver, requests):
+        got = b"".join(await read_all(driver.reader("blob", 0, len(data))))
+    assert got == data
+    assert [requested_range(r) for r in requests] == [
+        (0, len(data)),
+        (MiB + 17, len(data)),
+        (2 * MiB + 34, len(data)),
+    ]
+    # The first GET takes any version; the rest must be the one it read.
+    assert b"If-Match" not in requests[0]
+    assert all(b'If-Match: "v1"\r\n' in r for r in requests[1:])
+
+
+async def test_a_read_that_makes_no_progress_gives_up() -> None:
+    data = data_of(10, 4 * MiB)
+
+    async def handler(_: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        start, end = requested_range(requests[n - 1])
+        writer.write(versioned_head(start, end - start, len(data)))
+        if n == 1:
+            writer.write(data[:MiB])  # then nothing more, from any answer
+        await writer.drain()
+
+    async with driver_on(handler) as (driver, requests):
+        with pytest.raises(S3Error, match=f"connection closed after {MiB} body bytes|after 0 body"):
+            await read_all(driver.reader("blob", 0, len(data)))
+    assert len(requests) == 4  # the first, and three resumes at the same byte
+
+
+async def test_a_read_resumed_on_a_changed_object_fails() -> None:
+    data = data_of(11, 4 * MiB)
+
+    async def handler(_: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        start, end = requested_range(requests[n - 1])
+        if n == 1:
+            writer.write(versioned_head(start, end - start, len(data)) + data[:MiB])
+        else:
+            error = b"<Error><Code>PreconditionFailed</Code><Message>No</Message></Error>"
+            writer.write(
+                b"HTTP/1.1 412 Precondition Failed\r\nContent-Length: %d\r\n\r\n" % len(error)
+            )
+            writer.write(error)
+        await writer.drain()
+
+    chunks: list[bytes] = []
+
+    async def read(driver: S3Driver) -> None:
+        async for chunk in driver.reader("blob", 0, len(data)):
+            chunks.append(chunk)
+
+    async with driver_on(handler) as (driver, requests):
+        with pytest.raises(S3Error, match="blob changed while being read"):
+            await read(driver)
+    assert b"".join(chunks) == data[:MiB]
+    assert len(requests) == 2

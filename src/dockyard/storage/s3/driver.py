@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import functools
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,13 @@ from dockyard.storage.s3.bucket import (
 from dockyard.storage.s3.client import make_client
 from dockyard.storage.s3.layout import Layout, visible
 from dockyard.storage.s3.parts import MAX_PART_SIZE, MIN_PART_SIZE
-from dockyard.storage.s3.ranges import RangeStream, SocketRanges, proxied, ssl_context
+from dockyard.storage.s3.ranges import (
+    Interrupted,
+    RangeStream,
+    SocketRanges,
+    proxied,
+    ssl_context,
+)
 from dockyard.storage.s3.writer import S3Writer, Transfer, copy_range, open_writer
 
 if TYPE_CHECKING:
@@ -35,21 +42,27 @@ __all__ = ["S3Driver"]
 
 MiB = 1 << 20
 
+log = logging.getLogger("dockyard.storage.s3")
+
 _CONNECTIONS = 64
 """Requests in flight at once, per driver made from config (threads and pooled connections)."""
 
-# Reads: one ranged GET per window, its body taken a chunk at a time. Windows bound how long
-# one response stays open while a slow client drains it. Reading pauses once _READ_QUEUED
-# chunks wait for the client: with one 4 MiB chunk, receiving from S3 and sending to the client
-# took turns, and each fresh 4 MiB buffer cost page faults; 1 MiB x 4 keeps both sides moving
-# for the same memory (0.58-0.68 CPU-seconds per GiB served against 0.74-0.88; Distribution
-# 0.52-0.62; moto, 64 MiB blobs). Ranges up to _WHOLE_MAX are read in one request on boto3's
-# pooled connections (a connect of their own would cost more than the read).
+# Reads: one ranged GET for the whole read, its body taken a chunk at a time, as Distribution
+# reads. A body cut short or stalled (a slow client keeps it paused for long; a store may drop
+# it) is resumed from where it stopped, with If-Match so that the rest comes from the same
+# version, up to _RESUMES times in a row without progress. (Windows of 64 MiB, one GET each,
+# cost an S3 server that reads a whole object for each range, as moto does, its size per GET.)
+# Reading pauses once _READ_QUEUED chunks wait for the client: with one 4 MiB chunk,
+# receiving from S3 and sending to the client took turns, and each fresh 4 MiB buffer cost page
+# faults; 1 MiB x 4 keeps both sides moving for the same memory (0.58-0.68 CPU-seconds per GiB
+# served against 0.74-0.88; Distribution 0.52-0.62; moto, 64 MiB blobs). Ranges up to
+# _WHOLE_MAX are read in one request on boto3's pooled connections (a connect of their own
+# would cost more than the read).
 _READ_CHUNK = 1 * MiB
 _READ_QUEUED = 4
 # Through boto3 (a store behind a proxy) each chunk costs a thread hop: fewer, larger ones.
 _THREAD_CHUNK = 4 * MiB
-_READ_WINDOW = 64 * MiB
+_RESUMES = 3
 _WHOLE_MAX = 2 * MiB
 
 
@@ -200,7 +213,7 @@ class S3Driver:
         etag: str | None = None
         if length is not None and length > _WHOLE_MAX and self._sockets is not None:
             # No HEAD (a round trip): the first GET says whether the range exists and which
-            # version of the object the later windows must match.
+            # version of the object a resumed read must match.
             end = offset + length
         else:
             head = await self._bucket.head(key)
@@ -211,10 +224,10 @@ class S3Driver:
                 raise InvalidOffset(path, offset)
             etag = head.etag
         position = offset
+        failed_at, stuck = -1, 0
         while position < end:
-            window = min(end, position + _READ_WINDOW)
             try:
-                chunks, etag = await self._open_window(key, position, window, etag)
+                chunks, etag = await self._open_window(key, position, end, etag)
             except Missing:
                 if position == offset:
                     raise PathNotFound(path) from None
@@ -229,9 +242,16 @@ class S3Driver:
                 async for chunk in chunks:
                     position += len(chunk)
                     yield chunk
+            except Interrupted as interrupted:
+                stuck = stuck + 1 if position == failed_at else 1
+                failed_at = position
+                if stuck > _RESUMES or etag is None:
+                    raise
+                log.info("resuming %s at byte %d: %s", path, position, interrupted)
+                continue
             finally:
                 await chunks.aclose()
-            if position < window:
+            if position < end:
                 raise S3Error(f"{path}: response ended early at {position}")
 
     async def _open_window(

@@ -30,7 +30,7 @@ from botocore.httpsession import get_cert_path
 
 from dockyard.storage.s3.bucket import OutOfRange, S3Error, error_for
 
-__all__ = ["RangeStream", "SocketRanges", "proxied", "ssl_context"]
+__all__ = ["Interrupted", "RangeStream", "SocketRanges", "proxied", "ssl_context"]
 
 _HEAD_LIMIT = 64 * 1024
 """Status line and headers longer than this are refused; an error body is cut to it."""
@@ -41,6 +41,11 @@ _BACKOFF = 0.1
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
+
+
+class Interrupted(S3Error):
+    """The body stopped before its end (the connection was lost, or no byte came for a
+    while): a request for the rest may succeed."""
 
 
 class _Retry(Exception):
@@ -138,9 +143,13 @@ class _Response(asyncio.Protocol):
         if self._error_status:
             self._fail_status()
         elif not self.finished:
-            received = self._expected - self._remaining if self._remaining >= 0 else 0
-            error = S3Error(f"S3 GetObject: connection closed after {received} body bytes")
-            self._fail(_Retry(error) if self._remaining < 0 else error)
+            if self._remaining < 0:
+                self._fail(_Retry(S3Error("S3 GetObject: connection closed before the body")))
+            else:
+                received = self._expected - self._remaining
+                self._fail(
+                    Interrupted(f"S3 GetObject: connection closed after {received} body bytes")
+                )
 
     # -- parsing -----------------------------------------------------------------------------
 
@@ -262,7 +271,7 @@ class _Response(asyncio.Protocol):
             return
         if self._waiter is not None and seen == self._remaining:
             if self._socket is None:
-                self._fail(S3Error(f"S3 GetObject: no data for {self._idle:g} s"))
+                self._fail(Interrupted(f"S3 GetObject: no data for {self._idle:g} s"))
                 return
             # Bytes may be trickling in below the low-water mark: take any from now on,
             # and fail only if none come in another period.
