@@ -163,14 +163,11 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[
 
 
 @contextlib.asynccontextmanager
-async def store(
-    handler: Handler,
-    tls: ssl.SSLContext | None = None,
-    verify: bool | str | None = None,
-) -> AsyncIterator[tuple[SocketRanges, list[bytes]]]:
+async def serving(
+    handler: Handler, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[tuple[int, list[bytes]]]:
     """A server that reads each request and lets ``handler`` answer it (with the request's
-    number), over TLS with ``tls``; yields ranges that fetch from it (verifying its
-    certificate as ``verify`` says) and the requests it saw."""
+    number), over TLS with ``tls``; yields its port and the requests it saw."""
     requests: list[bytes] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -183,14 +180,25 @@ async def store(
             writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=tls)
-    port = server.sockets[0].getsockname()[1]
-    scheme = "https" if tls else "http"
-
-    async def presign(key: str) -> str:
-        return f"{scheme}://127.0.0.1:{port}/bucket/{key}?X-Amz-Signature=abc"
-
-    context = ssl_context(scheme, verify)
     async with server:
+        yield server.sockets[0].getsockname()[1], requests
+
+
+@contextlib.asynccontextmanager
+async def store(
+    handler: Handler,
+    tls: ssl.SSLContext | None = None,
+    verify: bool | str | None = None,
+) -> AsyncIterator[tuple[SocketRanges, list[bytes]]]:
+    """Ranges that fetch from a :func:`serving` server (verifying its certificate as
+    ``verify`` says), and the requests it saw."""
+    scheme = "https" if tls else "http"
+    async with serving(handler, tls) as (port, requests):
+
+        async def presign(key: str) -> str:
+            return f"{scheme}://127.0.0.1:{port}/bucket/{key}?X-Amz-Signature=abc"
+
+        context = ssl_context(scheme, verify)
         yield SocketRanges(presign, context, chunk=MiB, queued=1, timeout=0.5), requests
 
 
@@ -357,30 +365,19 @@ async def driver_on(handler: Handler) -> AsyncIterator[tuple[S3Driver, list[byte
     import boto3
     from botocore.config import Config
 
-    requests: list[bytes] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async with serving(handler) as (port, requests):
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(s3={"addressing_style": "path"}),
+        )
         try:
-            requests.append(await reader.readuntil(b"\r\n\r\n"))
-            await handler(reader, writer, len(requests))
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+            yield S3Driver(client, "bucket"), requests
         finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(s3={"addressing_style": "path"}),
-    )
-    async with server:
-        yield S3Driver(client, "bucket"), requests
-    client.close()
+            client.close()
 
 
 def versioned_head(start: int, length: int, total: int) -> bytes:
