@@ -182,3 +182,29 @@ async def test_every_attempt_is_audited(server: Server) -> None:
         ("10.0.0.1", "login", "success", "token laptop"),
     ]
     assert all(e.time == START for e in events)
+
+
+async def test_refused_writes_of_signed_in_users_are_audited(server: Server) -> None:
+    read = await server.token("laptop", {TokenScope.READ})
+    issuer = server.issuer
+    # The owner gets what she asks for: nothing to audit.
+    await issuer.issue("alice", [Access.repository(APP, "pull", "push")], address="10.0.0.1")
+    # A read-only token asks to write; bob asks to write and delete in alice's namespace.
+    login = await issuer.authenticate("alice", read, "10.0.0.1")
+    await issuer.issue(
+        login.subject, [Access.repository(APP, "pull", "push")], cap=login.cap, address="10.0.0.1"
+    )
+    await issuer.issue(
+        "bob",
+        [Access.repository(APP, "pull", "push", "delete"), Access.repository("bob/x", "push")],
+        address="10.0.0.2",
+    )
+    # Anonymous refusals are not written (anyone could fill the log with them), nor pulls.
+    await issuer.issue(None, [Access.repository(APP, "pull", "push")], address="10.9.9.9")
+    await issuer.issue("bob", [Access.repository("alice/private", "pull")], address="10.0.0.2")
+    events = [e for e in await server.made.store.audit_events() if e.outcome == "denied"]
+    assert [(e.actor, e.client_address, e.action, e.repository) for e in events] == [
+        ("alice", "10.0.0.1", "push", APP),
+        ("bob", "10.0.0.2", "delete", APP),
+        ("bob", "10.0.0.2", "push", APP),
+    ]

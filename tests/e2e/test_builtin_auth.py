@@ -253,6 +253,11 @@ def test_push_outside_ones_namespace_is_refused(site: Site, tag: str) -> None:
         assert _access(token) == {f"repository:{target}": []}
         with site.client(token) as bob:
             assert_error(bob.request("POST", f"/v2/{target}/blobs/uploads/"), 401, "UNAUTHORIZED")
+    # Each refusal is in the audit log, with who asked and from where.
+    events = site.identity(lambda store: store.audit_events(actor="bob"))
+    denied = {(e.action, e.repository, e.client_address) for e in events if e.outcome == "denied"}
+    for target in (f"alice/by-bob-{tag}", f"official-{tag}", f"nobody/x-{tag}"):
+        assert ("push", target, "127.0.0.1") in denied
     # Admins push to the official namespace.
     official = f"official-{tag}"
     with site.client_for("root", f"repository:{official}:pull,push") as root:

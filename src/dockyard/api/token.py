@@ -126,7 +126,12 @@ async def get_token(request: Request) -> Response:
     offline = params.get("offline_token", "").lower() == "true"
     try:
         token = await issuer.issue(
-            subject, wanted, offline=offline, client_id=params.get("client_id", ""), cap=cap
+            subject,
+            wanted,
+            offline=offline,
+            client_id=params.get("client_id", ""),
+            cap=cap,
+            address=client,
         )
     except BadCredentials:
         raise _refused(issuer, subject or "", client) from None
@@ -182,6 +187,7 @@ async def post_token(request: Request) -> Response:
             client_id=field("client_id"),
             refresh_token=refresh_token,
             cap=cap,
+            address=client,
         )
     except BadCredentials:
         who = field("username") if grant_type == "password" else "(refresh token)"

@@ -48,6 +48,10 @@ MIN_LIFETIME = 60.0
 
 log = logging.getLogger("dockyard.auth.issuer")
 
+# Refused actions that go to the audit log: the writes. A refused pull is what a private
+# repository looks like from outside, asked for all day by clients probing for credentials.
+_AUDITED_REFUSALS = frozenset({"push", "delete", "*"})
+
 
 class BadCredentials(Exception):
     """A wrong user name or password, a disabled user, or an unknown refresh token."""
@@ -192,6 +196,34 @@ class TokenIssuer:
             )
         )
 
+    async def _audit_refusals(
+        self,
+        subject: str,
+        asked: Sequence[Access],
+        granted: Sequence[Access],
+        address: str | None,
+    ) -> None:
+        allowed = {(a.type, a.name): a.actions for a in granted}
+        refused: dict[str, set[str]] = {}
+        for access in asked:
+            if access.type != "repository":
+                continue
+            kept = allowed.get((access.type, access.name), frozenset())
+            missing = (access.actions & _AUDITED_REFUSALS) - kept
+            refused.setdefault(access.name, set()).update(missing)
+        for repository, actions in sorted(refused.items()):
+            for action in sorted(actions):
+                await self.store.add_audit_event(
+                    AuditEvent(
+                        time=datetime.fromtimestamp(self.clock(), UTC),
+                        action=action,
+                        outcome="denied",
+                        actor=subject,
+                        client_address=address,
+                        repository=repository[:300],
+                    )
+                )
+
     async def redeem(self, refresh_token: str) -> str:
         """The user a refresh token was issued to; :class:`BadCredentials` if none."""
         user = await self.store.refresh_token_user(_digest(refresh_token), self.service)
@@ -208,11 +240,14 @@ class TokenIssuer:
         client_id: str = "",
         refresh_token: str | None = None,
         cap: frozenset[str] | None = None,
+        address: str | None = None,
     ) -> IssuedToken:
         """A token for ``subject`` (None: anonymous) granting what it may have of ``wanted``,
         and of repositories no more than ``cap`` (an access token's scopes); with
         ``offline``, also a new refresh token (or ``refresh_token``, handed back), unless
-        capped."""
+        capped. A signed-in subject refused a push or a delete is audited (from ``address``);
+        anonymous refusals are not, or anyone could fill the log."""
+        asked = list(wanted)
         principal = await self.authority.principal(subject)
         if subject is not None and principal is None:
             # Disabled (or deleted) since it authenticated.
@@ -225,6 +260,8 @@ class TokenIssuer:
             ]
             offline = False
         granted = await self.authority.decide(principal, wanted)
+        if subject is not None:
+            await self._audit_refusals(subject, asked, granted, address)
         now = int(self.clock())
         claims: dict[str, object] = {
             "iss": self.issuer,

@@ -65,7 +65,7 @@ _FILTERS = (
     Query("actor", description="Only this user's events."),
     Query("action", description="Only this action (login, repository.create, ...)."),
     Query("repository", description="Only the events of this repository."),
-    Query("outcome", description="Only this outcome (success, failure, ...)."),
+    Query("outcome", description="Only this outcome (success, failure, denied, throttled, ...)."),
 )
 
 OPERATIONS = [
