@@ -132,6 +132,27 @@ async def test_waiting_for_the_write_lock_leaves_the_event_loop_free(tmp_path: P
         await store.close()
 
 
+async def test_a_new_file_switches_to_wal_while_another_process_writes(tmp_path: Path) -> None:
+    path = tmp_path / "metadata.db"
+    # Another process creating the same new file: it holds the write lock, in the rollback
+    # journal mode a new file starts in, which SQLite will not switch while it is held.
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other (x)")
+    release = asyncio.get_running_loop().call_later(0.3, holder.execute, "COMMIT")
+    database = open_database(sqlite_url(path))
+    try:
+        started = time.monotonic()
+        await database.transaction(Connection.exec_driver_sql, "CREATE TABLE mine (x)")
+        assert time.monotonic() - started >= 0.25  # it waited for the lock, then went on
+        mode = await database.read(text("PRAGMA journal_mode"))
+        assert mode[0][0] == "wal"
+    finally:
+        release.cancel()
+        holder.close()
+        await database.close()
+
+
 async def test_a_writer_gives_up_after_the_busy_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -83,9 +83,29 @@ def _execute_all(dbapi_connection: Any, pragmas: Sequence[str]) -> None:
         cursor.close()
 
 
+def _until_not_busy(step: Callable[[], object]) -> None:
+    """Run ``step`` until SQLite stops answering SQLITE_BUSY, for up to ``BUSY_TIMEOUT_MS``,
+    trying again at short intervals; the last error once the time is up, or any other."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = _FIRST_PAUSE
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as error:
+            code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+            if code != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, _LAST_PAUSE)
+
+
 def _on_write_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
-    _execute_all(dbapi_connection, _PRAGMAS)
+    # Switching a new database to WAL needs an exclusive lock, and SQLite answers BUSY at once,
+    # without its busy handler, while another process holds the write lock (as when several
+    # processes open a new database file together). The pragmas may all run again.
+    _until_not_busy(lambda: _execute_all(dbapi_connection, _PRAGMAS))
 
 
 def _begin_immediate(dbapi_connection: Any) -> None:
@@ -98,21 +118,11 @@ def _begin_immediate(dbapi_connection: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA busy_timeout = 0")
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        pause = _FIRST_PAUSE
-        while True:
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as error:
-                code = getattr(error, "sqlite_errorcode", 0) & 0xFF
-                if code != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
-                    # Wrapped as SQLAlchemy wraps the errors of every other statement.
-                    raise DBAPIError.instance(
-                        "BEGIN IMMEDIATE", None, error, sqlite3.Error
-                    ) from error
-            time.sleep(pause)
-            pause = min(2 * pause, _LAST_PAUSE)
+        try:
+            _until_not_busy(lambda: cursor.execute("BEGIN IMMEDIATE"))
+        except sqlite3.OperationalError as error:
+            # Wrapped as SQLAlchemy wraps the errors of every other statement.
+            raise DBAPIError.instance("BEGIN IMMEDIATE", None, error, sqlite3.Error) from error
     finally:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.close()
