@@ -403,6 +403,41 @@ async def test_a_push_waits_for_a_deletion_in_progress(world: World) -> None:
     assert await world.store.get_repository_blob("repo", digest) is not None
 
 
+class SlowDeletes(CountingDriver):
+    """Blob deletions wait until ``go`` is set; ``started`` is set when one begins."""
+
+    def __init__(self, inner: FilesystemDriver) -> None:
+        super().__init__(inner)
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def delete(self, path: str) -> None:
+        if path.startswith("blobs/"):
+            self.started.set()
+            await self.go.wait()
+        await super().delete(path)
+
+
+async def test_a_collector_stopped_between_row_and_bytes_finishes_the_blob(
+    world: World, tmp_path: Path
+) -> None:
+    digest = await world.push_blob("repo", b"stopped mid-way")
+    assert await world.store.unlink_blob("repo", digest)
+    slow = SlowDeletes(world.storage.inner)
+    run = asyncio.create_task(Collector(world.gc, slow, 0.0, False).run())
+    await asyncio.wait_for(slow.started.wait(), 10)
+    # A shutdown cancels the run after the blob's row went and before its bytes did.
+    run.cancel()
+    await asyncio.sleep(0.1)
+    assert not run.done()
+    slow.go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(run, 10)
+    # The bytes went, and so did the deletion lease: nothing waits for LEASE_SECONDS.
+    assert not await world.has_bytes(digest)
+    assert digest not in await world.queued_blobs()
+
+
 async def test_what_the_collector_removes_leaves_the_cache(world: World) -> None:
     cached = CachedMetadataStore(world.store, MemoryCache())
     old, old_blobs = await world.push_image("app", "latest")

@@ -269,8 +269,22 @@ class Collector:
             report.sizes[digest] = verdict.size or 0
             report.bytes_freed += verdict.size or 0
             if not dry_run:
-                await self._delete_bytes(digest)
-                await self._store.finish_blob(digest)
+                await self._finish(digest)
+
+    async def _finish(self, digest: str) -> None:
+        """Delete the bytes of a blob whose row is gone, then its queue entry. Not cut short by
+        a shutdown: its deletion lease would keep the bytes from the next run for
+        ``LEASE_SECONDS``; what is left takes one storage call and one statement."""
+        finishing = asyncio.ensure_future(self._delete_then_forget(digest))
+        try:
+            await asyncio.shield(finishing)
+        except asyncio.CancelledError:
+            await finishing
+            raise
+
+    async def _delete_then_forget(self, digest: str) -> None:
+        await self._delete_bytes(digest)
+        await self._store.finish_blob(digest)
 
     async def rescan(self, batch: int = BATCH) -> Rescan:
         """Make every stored blob and manifest a candidate once (see the module docstring)."""
