@@ -25,6 +25,7 @@ from dockyard.storage.s3.bucket import (
 from dockyard.storage.s3.client import make_client
 from dockyard.storage.s3.layout import Layout, visible
 from dockyard.storage.s3.parts import MAX_PART_SIZE, MIN_PART_SIZE
+from dockyard.storage.s3.presigned import PresignedUrls
 from dockyard.storage.s3.ranges import (
     Interrupted,
     RangeStream,
@@ -136,6 +137,7 @@ class S3Driver:
         if not 0 <= copy_threshold <= MAX_PART_SIZE:
             raise ValueError(f"copy_threshold must be between 0 and {MAX_PART_SIZE}")
         self._bucket = Bucket(client, bucket, options, concurrency)
+        self._urls = PresignedUrls(self._bucket.presign)
         self._layout = Layout(rootdirectory)
         self._transfer = Transfer(chunksize, copy_chunksize, max(1, copy_concurrency))
         self._copy_threshold = copy_threshold
@@ -391,13 +393,13 @@ class S3Driver:
     # -- direct access -------------------------------------------------------------------------
 
     async def _presign_read(self, key: str) -> str:
-        return await self._bucket.presign(key, "GET", _READ_URL_SECONDS)
+        return await self._urls.get(key, "GET", _READ_URL_SECONDS)
 
     async def redirect_url(self, path: str, method: str = "GET") -> str | None:
         key = self._layout.key(_object_path(path))
         if method not in ("GET", "HEAD"):
             return None
-        return await self._bucket.presign(key, method, REDIRECT_SECONDS)
+        return await self._urls.get(key, method, REDIRECT_SECONDS)
 
     def local_path(self, path: str) -> str | None:
         _object_path(path)
