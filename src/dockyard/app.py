@@ -41,6 +41,7 @@ from dockyard.lifecycle.service import LifecycleService
 from dockyard.maintenance import collect_garbage_forever, purge_uploads_forever
 from dockyard.metadata.base import MetadataStore
 from dockyard.metadata.cached import CachedMetadataStore
+from dockyard.metadata.engine import WARM_POOL
 from dockyard.metadata.factory import open_store
 from dockyard.metadata.gc import GcStore
 from dockyard.observability.logging import configure_logging
@@ -129,7 +130,8 @@ def create_app(config: Config) -> Starlette:
             app.state.webhooks = Webhooks(store.database, config.hub.webhooks)
             if ui_enabled(config):
                 app.state.ui = build_ui(config, store.database, access, registry, found)
-        tasks: list[asyncio.Task[None]] = []
+        # Connections for the first burst of concurrent requests, opened in the background.
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(store.database.warm(WARM_POOL))]
         purging = maintenance.uploadpurging
         if purging.enabled and not maintenance.readonly.enabled:
             tasks.append(

@@ -18,7 +18,9 @@ import pytest
 from sqlalchemy.engine import Connection, make_url
 
 from contracts.metadata_suite import MetadataStoreContract, manifest
+from dockyard.metadata import engine as engine_module
 from dockyard.metadata.base import MetadataStore
+from dockyard.metadata.engine import AsyncDatabase, open_database
 from dockyard.metadata.factory import open_store
 from dockyard.metadata.migrate import current_revision, head_revision, upgrade
 from dockyard.metadata.schema import metadata
@@ -127,3 +129,26 @@ async def test_upgrade_again_is_a_no_op(database_url: str) -> None:
 
 async def test_migrations_match_the_schema_module(database_url: str) -> None:
     assert await schema_drift(database_url) == []
+
+
+async def test_warming_opens_pooled_connections(database_url: str) -> None:
+    database = open_database(database_url)
+    assert isinstance(database, AsyncDatabase)
+    try:
+        await database.warm(3)
+        # Three connections of their own, back in the pool for the first requests.
+        assert database.engine.sync_engine.pool.checkedin() == 3
+    finally:
+        await database.close()
+
+
+async def test_warming_an_unreachable_database_gives_up_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine_module, "WARM_SECONDS", 0.5)
+    # A port nothing listens on, with a short connect timeout: refused or timed out, not raised.
+    database = open_database("postgresql://postgres@127.0.0.1:9/nothing?timeout=1")
+    try:
+        await database.warm(2)
+    finally:
+        await database.close()

@@ -12,6 +12,8 @@ A transaction is written once, as a plain function of a sync SQLAlchemy ``Connec
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -21,10 +23,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dockyard.metadata.sqlite import SqliteDatabase
 
-__all__ = ["PG_POOL_OVERFLOW", "PG_POOL_SIZE", "AsyncDatabase", "Database", "open_database"]
+__all__ = [
+    "PG_POOL_OVERFLOW",
+    "PG_POOL_SIZE",
+    "WARM_POOL",
+    "AsyncDatabase",
+    "Database",
+    "open_database",
+]
 
 PG_POOL_SIZE = 12
 PG_POOL_OVERFLOW = 8
+WARM_POOL = 4
+"""Connections each process opens at start-up (see ``Database.warm``)."""
+WARM_SECONDS = 10.0
+"""How long warming the pool may take before it gives up (the database may be down)."""
+
+log = logging.getLogger("dockyard.metadata")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -53,6 +68,11 @@ class Database(Protocol):
         self, query: Executable, parameters: Mapping[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
         """All rows of a read-only query, which sees a snapshot of its own."""
+        ...
+
+    async def warm(self, connections: int) -> None:
+        """Open up to ``connections`` pooled connections ahead of need; best effort, never
+        raises (an unreachable database is found by the requests that need it)."""
         ...
 
     async def close(self) -> None: ...
@@ -87,6 +107,27 @@ class AsyncDatabase:
     ) -> Sequence[Row[Any]]:
         async with self._engine.connect() as conn:
             return (await conn.execute(query, parameters)).all()
+
+    async def warm(self, connections: int) -> None:
+        # A new PostgreSQL connection costs a backend fork, a handshake and asyncpg's setup
+        # queries (milliseconds of CPU on both sides): paid at start-up rather than by the first
+        # burst of concurrent requests. Held together, so that each is a connection of its own.
+        opened = 0
+        all_open = asyncio.Event()
+
+        async def hold() -> None:
+            nonlocal opened
+            async with self._engine.connect():
+                opened += 1
+                if opened == connections:
+                    all_open.set()
+                await all_open.wait()
+
+        try:
+            async with asyncio.timeout(WARM_SECONDS):
+                await asyncio.gather(*(hold() for _ in range(connections)))
+        except Exception as error:  # best effort: see the protocol
+            log.debug("warming the database pool stopped: %s", error)
 
     async def close(self) -> None:
         await self._engine.dispose()

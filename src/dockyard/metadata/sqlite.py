@@ -207,6 +207,9 @@ class SqliteDatabase:
         with self._reader.connect() as conn:
             return conn.execute(query, parameters).all()
 
+    async def warm(self, connections: int) -> None:
+        """Nothing to do: opening a SQLite file costs microseconds."""
+
     async def close(self) -> None:
         self._writer.dispose()
         self._reader.dispose()
