@@ -26,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dockyard.metadata.base import OutboxEvent
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import event_consumers, event_deliveries, events
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = ["Outbox", "PendingEvent", "acknowledge", "insert_events"]
 
@@ -110,9 +110,8 @@ def _claim(conn: Connection, consumer: str, holder: str, now: datetime, until: d
     )
     if taken.rowcount:
         return True
-    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
     created = conn.execute(
-        dialect_insert(event_consumers)
+        dialect_insert(conn)(event_consumers)
         .values(name=consumer, holder=holder, lease_until=until)
         .on_conflict_do_nothing(index_elements=["name"])
     )

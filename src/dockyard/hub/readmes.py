@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from dockyard.errors import Denied
@@ -14,6 +13,7 @@ from dockyard.hub.management import Management
 from dockyard.hub.models import ReadmeOut
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import readmes
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = ["MAX_README", "Readmes"]
 
@@ -25,7 +25,7 @@ def _tx_set(connection: Connection, repository: str, markdown: str) -> None:
     if not markdown.strip():
         connection.execute(delete(readmes).where(readmes.c.repository == repository))
         return
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(connection)
     now = datetime.now(UTC)
     connection.execute(
         insert(readmes)

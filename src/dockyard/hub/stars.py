@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import stars, users
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = ["Stars"]
 
@@ -29,7 +29,7 @@ def _tx_star(connection: Connection, user: str, repository: str) -> bool:
     user_id = _user_id(connection, user)
     if user_id is None:
         return False
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(connection)
     connection.execute(
         insert(stars)
         .values(user_id=user_id, repository=repository, created_at=datetime.now(UTC))

@@ -1,28 +1,22 @@
-"""What the identity store's transactions share: the clock, the dialect's upsert, looking up
-ids by name, and claiming a name in ``namespaces``."""
+"""What the identity store's transactions share: the clock, looking up ids by name, and
+claiming a name in ``namespaces``."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from dockyard.identity.base import AlreadyExists, NamespaceKind, NotFound
 from dockyard.metadata.schema import namespaces, organizations, teams, users
+from dockyard.metadata.sql_common import dialect_insert
 
-__all__ = ["claim_namespace", "now", "organization_id", "team_id", "upsert", "user_id"]
+__all__ = ["claim_namespace", "now", "organization_id", "team_id", "user_id"]
 
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def upsert(connection: Connection) -> Any:
-    """The dialect's ``insert`` (``ON CONFLICT`` is dialect-specific)."""
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
 
 
 def user_id(connection: Connection, name: str) -> int:
@@ -58,7 +52,7 @@ def claim_namespace(connection: Connection, name: str, kind: NamespaceKind) -> d
     when either has it (``ON CONFLICT DO NOTHING``, so that of two replicas only one wins)."""
     claimed_at = now()
     claimed = connection.execute(
-        upsert(connection)(namespaces)
+        dialect_insert(connection)(namespaces)
         .values(name=name, kind=kind.value, created_at=claimed_at)
         .on_conflict_do_nothing(index_elements=["name"])
         .returning(namespaces.c.name)

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Select, case, delete, literal, select
 from sqlalchemy.engine import Connection
 
-from dockyard.identity import sql_common
 from dockyard.metadata.schema import UtcDateTime, login_failures
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = ["failures_query", "tx_clear", "tx_record"]
 
@@ -30,7 +30,7 @@ def tx_record(
     for key in sorted(set(keys)):
         # One statement, so that failures counted at once on several replicas all count.
         connection.execute(
-            sql_common.upsert(connection)(login_failures)
+            dialect_insert(connection)(login_failures)
             .values(key=key, window_start=now, failures=1)
             .on_conflict_do_update(
                 index_elements=["key"],

@@ -18,6 +18,7 @@ from dockyard.identity.base import (
     Role,
 )
 from dockyard.metadata.schema import organization_members, organizations, team_members, teams, users
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = [
     "member",
@@ -98,7 +99,7 @@ def tx_set_member(connection: Connection, organization: str, user: str, role: Ro
     organization_id = sql_common.organization_id(connection, organization)
     user_id = sql_common.user_id(connection, user)
     connection.execute(
-        sql_common.upsert(connection)(organization_members)
+        dialect_insert(connection)(organization_members)
         .values(organization_id=organization_id, user_id=user_id, role=role.value)
         .on_conflict_do_update(
             index_elements=["organization_id", "user_id"], set_={"role": role.value}

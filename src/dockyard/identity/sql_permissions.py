@@ -27,6 +27,7 @@ from dockyard.metadata.schema import (
     teams,
     users,
 )
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = [
     "BY_TEAM",
@@ -102,7 +103,7 @@ def tx_grant(
         )
         return
     connection.execute(
-        sql_common.upsert(connection)(table)
+        dialect_insert(connection)(table)
         .values(pattern=pattern, permission=permission.label, **{column: subject_id})
         .on_conflict_do_update(
             index_elements=["pattern", column], set_={"permission": permission.label}
@@ -112,7 +113,7 @@ def tx_grant(
 
 def tx_set_visibility(connection: Connection, repository: str, visibility: Visibility) -> None:
     connection.execute(
-        sql_common.upsert(connection)(repository_settings)
+        dialect_insert(connection)(repository_settings)
         .values(repository=repository, visibility=visibility.value, created_at=sql_common.now())
         .on_conflict_do_update(index_elements=["repository"], set_={"visibility": visibility.value})
     )
@@ -122,7 +123,7 @@ def tx_claim_repository(
     connection: Connection, repository: str, visibility: Visibility
 ) -> Visibility:
     connection.execute(
-        sql_common.upsert(connection)(repository_settings)
+        dialect_insert(connection)(repository_settings)
         .values(repository=repository, visibility=visibility.value, created_at=sql_common.now())
         .on_conflict_do_nothing(index_elements=["repository"])
     )

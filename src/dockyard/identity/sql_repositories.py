@@ -15,6 +15,7 @@ from dockyard.metadata.schema import (
     repository_team_permissions,
     repository_user_permissions,
 )
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = [
     "COLUMNS",
@@ -55,7 +56,7 @@ def tx_create_repository(
     now = sql_common.now()
     # ON CONFLICT: a push or another replica may create it at the same moment.
     created = connection.execute(
-        sql_common.upsert(connection)(repository_settings)
+        dialect_insert(connection)(repository_settings)
         .values(
             repository=repository,
             visibility=visibility.value,

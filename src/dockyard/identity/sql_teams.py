@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from dockyard.identity import sql_common
 from dockyard.identity.base import AlreadyExists, NotFound
 from dockyard.metadata.schema import organization_members, organizations, team_members, teams, users
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = [
     "members_query",
@@ -46,7 +47,7 @@ def members_query(organization: str, team: str) -> Select[Any]:
 def tx_create_team(connection: Connection, organization: str, team: str) -> None:
     organization_id = sql_common.organization_id(connection, organization)
     created = connection.execute(
-        sql_common.upsert(connection)(teams)
+        dialect_insert(connection)(teams)
         .values(organization_id=organization_id, name=team)
         .on_conflict_do_nothing(index_elements=["organization_id", "name"])
         .returning(teams.c.id)
@@ -68,7 +69,7 @@ def tx_add_team_member(connection: Connection, organization: str, team: str, use
     if member is None:
         raise NotFound(f"{user!r} is not a member of organization {organization!r}")
     connection.execute(
-        sql_common.upsert(connection)(team_members)
+        dialect_insert(connection)(team_members)
         .values(team_id=team_id, user_id=user_id)
         .on_conflict_do_nothing(index_elements=["team_id", "user_id"])
     )

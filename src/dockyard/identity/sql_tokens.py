@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from dockyard.identity import sql_common
 from dockyard.identity.base import AccessToken, AlreadyExists, NotFound, TokenScope
 from dockyard.metadata.schema import access_tokens, refresh_tokens, users
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = [
     "access_token",
@@ -134,7 +135,7 @@ def tx_create_access_token(
     user_id = sql_common.user_id(connection, user)
     now = sql_common.now()
     created = connection.execute(
-        sql_common.upsert(connection)(access_tokens)
+        dialect_insert(connection)(access_tokens)
         .values(
             user_id=user_id,
             name=name,

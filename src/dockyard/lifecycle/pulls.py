@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Join, case
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from dockyard.batching import Batcher
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import manifests, repositories, tag_pulls, tags
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = ["FLUSH_SECONDS", "PullRecorder", "tags_with_pulls"]
 
@@ -46,7 +46,7 @@ def tags_with_pulls() -> Join:
 
 
 def _tx_flush(conn: Connection, counts: _Counts) -> None:
-    insert: Any = (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(tag_pulls)
+    insert: Any = dialect_insert(conn)(tag_pulls)
     rows = [
         {"repository": repository, "tag": tag, "pulls": pulls, "last_pulled_at": last}
         for (repository, tag), (pulls, last) in sorted(counts.items())

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Delete, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +27,7 @@ from dockyard.lifecycle.retention import (
 from dockyard.lifecycle.usage import NamespaceUsage, read_usage
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import immutable_tag_rules, quotas, retention_policies
+from dockyard.metadata.sql_common import dialect_insert
 
 __all__ = ["LifecycleError", "LifecycleService"]
 
@@ -57,7 +57,7 @@ def _insert_returning_id(conn: Connection, table: Table, values: dict[str, objec
 
 
 def _tx_set_quota(conn: Connection, scope: str, name: str, limit: int, now: datetime) -> None:
-    insert = (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(quotas)
+    insert = dialect_insert(conn)(quotas)
     statement = insert.values(scope=scope, name=name, limit_bytes=limit, created_at=now)
     conn.execute(
         statement.on_conflict_do_update(
