@@ -251,14 +251,23 @@ def _in_threads(
 
 
 def pull_many(
-    server: RunningServer, blob: BlobFile, clients: int, redirect: bool | None = None
+    server: RunningServer,
+    blob: BlobFile,
+    clients: int,
+    redirect: bool | None = None,
+    repeats: int = 1,
 ) -> Measurement:
+    """``clients`` clients started together, each pulling ``blob`` ``repeats`` times in a row
+    (a single pull of all of them lasts well under a second: one hiccup would move it)."""
     os.sync()
+
+    def pulls(client: RegistryClient, _: int) -> None:
+        for _pull in range(repeats):
+            _check_redirect(client.pull("bench/mono", blob), redirect)
+
     with Meter(server) as meter:
-        elapsed = _in_threads(
-            server, clients, lambda c, _: _check_redirect(c.pull("bench/mono", blob), redirect)
-        )
-    return meter.measurement(clients * blob.size / MiB / elapsed)
+        elapsed = _in_threads(server, clients, pulls)
+    return meter.measurement(repeats * clients * blob.size / MiB / elapsed)
 
 
 # -- small requests under load ------------------------------------------------------------------
@@ -437,7 +446,11 @@ def _pull_steps(sizes: Sizes, blobs: Blobs, redirect: bool | None, suffix: str) 
         ),
         Step(
             (many,),
-            lambda s: {many: pull_many(s, blobs.monolithic, sizes.pull_clients, redirect)},
+            lambda s: {
+                many: pull_many(
+                    s, blobs.monolithic, sizes.pull_clients, redirect, sizes.pull_repeats
+                )
+            },
             needs="push_monolithic",
         ),
     ]
