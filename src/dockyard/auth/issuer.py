@@ -184,6 +184,7 @@ class TokenIssuer:
         actor: str | None,
         address: str | None,
         detail: str | None = None,
+        repository: str | None = None,
     ) -> None:
         await self.store.add_audit_event(
             AuditEvent(
@@ -192,6 +193,7 @@ class TokenIssuer:
                 outcome=outcome,
                 actor=actor[:200] if actor is not None else None,
                 client_address=address,
+                repository=repository[:300] if repository is not None else None,
                 detail=detail,
             )
         )
@@ -213,16 +215,7 @@ class TokenIssuer:
             refused.setdefault(access.name, set()).update(missing)
         for repository, actions in sorted(refused.items()):
             for action in sorted(actions):
-                await self.store.add_audit_event(
-                    AuditEvent(
-                        time=datetime.fromtimestamp(self.clock(), UTC),
-                        action=action,
-                        outcome="denied",
-                        actor=subject,
-                        client_address=address,
-                        repository=repository[:300],
-                    )
-                )
+                await self._audit(action, "denied", subject, address, repository=repository)
 
     async def redeem(self, refresh_token: str) -> str:
         """The user a refresh token was issued to; :class:`BadCredentials` if none."""
