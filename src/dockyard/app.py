@@ -39,6 +39,7 @@ from dockyard.lifecycle.quotas import Quotas
 from dockyard.lifecycle.runtime import retain_forever
 from dockyard.lifecycle.service import LifecycleService
 from dockyard.maintenance import collect_garbage_forever, purge_uploads_forever
+from dockyard.malloc import tune_malloc
 from dockyard.metadata.base import MetadataStore
 from dockyard.metadata.cached import CachedMetadataStore
 from dockyard.metadata.engine import WARM_POOL
@@ -202,6 +203,7 @@ def create_app(config: Config) -> Starlette:
 
 def from_environment() -> Starlette:
     """Granian's factory: every worker loads the config named by ``DOCKYARD_CONFIG``."""
+    tune_malloc()
     path = os.environ.get(CONFIG_ENV) or None
     config = load_config(path, os.environ)
     configure_logging(config.log)
