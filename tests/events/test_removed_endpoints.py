@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, select, update
 
 from dockyard.config import load_config
 from dockyard.config.notifications import EndpointConfig
-from dockyard.events.endpoint import REMOVED_AFTER, forget_removed_endpoints
+from dockyard.events.endpoint_queues import REMOVED_AFTER, forget_removed_endpoints
 from dockyard.events.outbox import Outbox, insert_events
 from dockyard.events.service import EventService
 from dockyard.metadata.base import OutboxEvent

@@ -43,6 +43,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockyard.auth.base import Access, Grant, RequestInfo
 from dockyard.auth.issuer import TokenIssuer
@@ -54,9 +55,11 @@ from dockyard.auth.token import TokenAccess
 from dockyard.identity.authority import Authority
 from dockyard.identity.base import IdentityStore, Principal, Visibility
 from dockyard.identity.external import DirectoryAccounts
-from dockyard.identity.ldap import LdapDirectory, LdapSettings
 from dockyard.identity.limits import LoginLimiter, LoginLimits
 from dockyard.identity.passwords import Passwords
+
+if TYPE_CHECKING:
+    from dockyard.identity.ldap import LdapSettings
 
 __all__ = ["DEFAULT_SERVICE", "TOKEN_PATH", "BuiltinAccess", "BuiltinSettings"]
 
@@ -92,6 +95,19 @@ def _count(options: Options, key: str, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise AuthConfigError(options.path(key), "must be a whole number, at least 1")
     return value
+
+
+# ldap3 (some 16 MiB a process) is imported only where LDAP is configured.
+def _ldap_settings(params: object) -> LdapSettings:
+    from dockyard.identity.ldap import LdapSettings
+
+    return LdapSettings.from_options(params)
+
+
+def _directory(identity: IdentityStore, settings: LdapSettings) -> DirectoryAccounts:
+    from dockyard.identity.ldap import LdapDirectory
+
+    return DirectoryAccounts(identity, LdapDirectory(settings), settings.groups)
 
 
 @dataclass(frozen=True)
@@ -151,7 +167,7 @@ class BuiltinSettings:
             audit_purge_interval=options.duration(
                 "auditpurgeinterval", DEFAULT_PURGE_INTERVAL, minimum=1.0
             ),
-            ldap=LdapSettings.from_options(ldap) if ldap is not None else None,
+            ldap=_ldap_settings(ldap) if ldap is not None else None,
         )
 
 
@@ -193,9 +209,7 @@ class BuiltinAccess(TokenAccess):
                 passwords=passwords or Passwords(),
                 limiter=LoginLimiter(identity, settings.login_limits),
                 directory=(
-                    DirectoryAccounts(identity, LdapDirectory(settings.ldap), settings.ldap.groups)
-                    if settings.ldap is not None
-                    else None
+                    _directory(identity, settings.ldap) if settings.ldap is not None else None
                 ),
             )
 

@@ -28,17 +28,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
-
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.connection import Connection, SSLConnection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from typing import TYPE_CHECKING, Any
 
 from dockyard.cache.base import Cache, CacheError
-from dockyard.cache.redis import RedisCache
 from dockyard.config.durations import duration_seconds
 from dockyard.config.fields import parse_tcp_address
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = [
     "DEFAULT_DIAL_TIMEOUT",
@@ -159,6 +156,13 @@ def redis_client(section: Mapping[str, Any]) -> tuple[Redis, float, str] | None:
     address = _address(section)
     if address is None:
         return None
+    # Imported only when Redis is configured: redis-py (with the OpenTelemetry it loads)
+    # weighs some 20 MiB a process.
+    from redis.asyncio import BlockingConnectionPool, Redis
+    from redis.asyncio.connection import Connection, SSLConnection
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     pooling = _mapping(section.get("pool"), "redis.pool")
     _check_keys(pooling, _POOL_KEYS, "redis.pool")
     tls = _mapping(section.get("tls"), "redis.tls")
@@ -220,6 +224,8 @@ async def open_cache(redis_section: Mapping[str, Any] | None) -> Cache | None:
     made = redis_client(_mapping(redis_section, "redis"))
     if made is None:
         return None
+    from dockyard.cache.redis import RedisCache
+
     client, timeout, name = made
     cache = RedisCache(client, timeout=timeout, name=name)
     try:

@@ -18,11 +18,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dockyard.events.lease import Lease
-from dockyard.events.metrics import EventMetrics
 from dockyard.events.outbox import Outbox, PendingEvent
+
+if TYPE_CHECKING:
+    # prometheus-client is loaded only when http.debug.prometheus is on.
+    from dockyard.events.metrics import EventMetrics
 
 __all__ = ["Consumer", "Deliverer", "DeliveryFailed", "RetryPolicy"]
 

@@ -21,12 +21,12 @@ from dockyard.config.fields import parse_tcp_address
 from dockyard.config.notifications import EndpointConfig
 from dockyard.events.audit import AUDIT_CONSUMER, AuditLog
 from dockyard.events.delivery import Consumer, Deliverer, RetryPolicy
-from dockyard.events.endpoint import consumer_name, forget_removed_endpoints
+from dockyard.events.endpoint_queues import consumer_name, forget_removed_endpoints
 from dockyard.events.outbox import Outbox
 from dockyard.events.pulls import PullBuffer
 from dockyard.events.sink import NO_EVENTS, ConsumerFilter, Events, EventSink
-from dockyard.events.webhooks import WEBHOOKS_CONSUMER
-from dockyard.events.webhooks import ignores as webhooks_ignore
+from dockyard.events.webhook_queue import WEBHOOKS_CONSUMER
+from dockyard.events.webhook_queue import ignores as webhooks_ignore
 from dockyard.metadata.engine import Database
 
 if TYPE_CHECKING:

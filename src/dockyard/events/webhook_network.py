@@ -14,17 +14,9 @@ import httpcore
 import httpx
 
 from dockyard.config.models import WebhooksConfig
+from dockyard.events.webhook_address import address_allowed
 
 __all__ = ["GuardedBackend", "address_allowed", "webhook_client"]
-
-_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def address_allowed(address: _Address) -> bool:
-    """Whether a webhook may connect to ``address`` with ``allowprivate`` off."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):

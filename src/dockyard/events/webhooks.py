@@ -18,13 +18,15 @@ A payload is signed when the webhook has a secret: ``X-Dockyard-Signature-256`` 
 ``sha256=`` and the hex HMAC-SHA256 of the body under the secret (``webhook_payload.sign``).
 
 One module per part: ``webhook_payload`` (the body and its signature), ``webhook_queue``
-(events to deliveries), ``webhook_network`` (which addresses a webhook may reach) and
-``webhook_sender`` (deliveries to POSTs).
+(events to deliveries), ``webhook_address`` and ``webhook_network`` (which addresses a webhook
+may reach) and ``webhook_sender`` (deliveries to POSTs). Only the sending needs httpx: what a
+server without webhooks imports comes from the other modules directly.
 """
 
 from __future__ import annotations
 
-from dockyard.events.webhook_network import GuardedBackend, address_allowed, webhook_client
+from dockyard.events.webhook_address import address_allowed
+from dockyard.events.webhook_network import GuardedBackend, webhook_client
 from dockyard.events.webhook_payload import SIGNATURE_HEADER, sign
 from dockyard.events.webhook_queue import WEBHOOKS_CONSUMER, WebhookQueue, ignores
 from dockyard.events.webhook_sender import WebhookSender, run_webhooks

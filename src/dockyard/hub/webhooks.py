@@ -27,7 +27,8 @@ from sqlalchemy.exc import IntegrityError
 
 from dockyard.config.models import WebhooksConfig
 from dockyard.errors import Conflict, Denied, NameUnknown, RequestInvalid, ResourceUnknown
-from dockyard.events.webhooks import SIGNATURE_HEADER, address_allowed
+from dockyard.events.webhook_address import address_allowed
+from dockyard.events.webhook_payload import SIGNATURE_HEADER
 from dockyard.hub.management import Management
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import webhook_attempts, webhook_deliveries, webhooks

@@ -22,7 +22,6 @@ from dockyard.identity.passwords import Passwords
 from dockyard.identity.sql import SqlIdentityStore
 from dockyard.identity.tokens import new_secret, secret_hash
 from dockyard.metadata.engine import open_database
-from dockyard.metadata.migrate import upgrade
 
 __all__ = [
     "ROBOT_TOKEN",
@@ -43,6 +42,9 @@ T = TypeVar("T")
 
 
 async def _with_store(url: str, work: Callable[[IdentityStore], Awaitable[T]]) -> T:
+    # Imported here: the server imports this module too, and never migrates from it.
+    from dockyard.metadata.migrate import upgrade
+
     await upgrade(url)
     database = open_database(url)
     try:

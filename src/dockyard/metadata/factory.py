@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dockyard.metadata.engine import open_database
-from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.sql import SqlMetadataStore
 
 __all__ = ["open_store"]
@@ -13,5 +12,8 @@ async def open_store(url: str, *, migrate: bool = True) -> SqlMetadataStore:
     """The store at ``url``, its schema first brought up to date unless ``migrate`` is off
     (for deployments that run ``dockyard migrate`` as a separate step)."""
     if migrate:
+        # Alembic (and Mako) only where migrations run: the workers of `dockyard serve` skip them.
+        from dockyard.metadata.migrate import upgrade
+
         await upgrade(url)
     return SqlMetadataStore(open_database(url))

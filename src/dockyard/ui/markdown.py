@@ -8,9 +8,13 @@ link, an event handler) survives. Links get ``rel="noopener noreferrer nofollow"
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import nh3
-from markdown_it import MarkdownIt
 from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 __all__ = ["render"]
 
@@ -28,6 +32,9 @@ _ATTRIBUTES = {
 
 
 def _renderer() -> MarkdownIt:
+    # Imported at the first README shown, not by every worker at start (some 6 MiB).
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 

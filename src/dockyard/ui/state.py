@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
 )
-from jinja2 import Environment
 
 from dockyard.auth.builtin import BuiltinAccess
 from dockyard.auth.issuer import TokenIssuer
@@ -22,7 +22,9 @@ from dockyard.identity.base import IdentityStore, Principal
 from dockyard.identity.passwords import Passwords
 from dockyard.metadata.engine import Database
 from dockyard.ui.sessions import SessionCodec, session_secret
-from dockyard.ui.templates import environment
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 __all__ = ["ANONYMOUS", "Ui", "build_ui", "ui_enabled"]
 
@@ -77,6 +79,9 @@ def build_ui(
     registry: Registry,
     discovery: Discovery,
 ) -> Ui:
+    # Jinja2 (some 10 MiB) is loaded only by workers that serve the UI.
+    from dockyard.ui.templates import environment
+
     assert access.issuer is not None
     assert access.authority is not None
     secret = session_secret(config.ui.sessionsecret, config.http.secret, _key_bytes(access))

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.errors import RegistryError
-from dockyard.events.webhooks import SIGNATURE_HEADER
+from dockyard.events.webhook_payload import SIGNATURE_HEADER
 from dockyard.hub.management import Management
 from dockyard.hub.webhooks import WebhookCreate, WebhookOut, Webhooks, WebhookUpdate
 from dockyard.ui.state import Ui
