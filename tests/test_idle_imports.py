@@ -36,25 +36,19 @@ OPTIONAL = (
 # Only where the schema is migrated: the parent, never a worker.
 MIGRATIONS = ("alembic", "mako", "pygments")
 
-# What `dockyard serve` runs before Granian forks the workers (server.serve), in its order.
+# What `dockyard serve` runs before Granian forks the workers, and Granian built.
 _PARENT = """
-import json, os, sys, tempfile
-from pathlib import Path
+import json, os, sys
 
 import dockyard.cli  # `python -m dockyard`
 from dockyard import server
 from dockyard.config import read_config
 
 config = read_config(sys.argv[1], os.environ).config
-server.configure_logging(config.log)
-server.preflight(config)
-server._prepare_data_directory(config)
-server._migrate(config)
-with tempfile.TemporaryDirectory() as scratch:
-    server._share_metrics(config, Path(scratch))
-    ca = server.client_ca_bundle(config.http.tls, Path(scratch))
-    server.granian_options(config, client_ca=ca)
-    import granian
+with server.prepared(config, sys.argv[1]) as options:
+    from granian import Granian
+
+    Granian(**options)
 print(json.dumps(sorted({name.partition(".")[0] for name in sys.modules})))
 """
 
@@ -108,11 +102,12 @@ def _run(script: str, config: Path) -> Any:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def _config(tmp_path: Path, extra: str = "") -> Path:
+def _config(tmp_path: Path, port: int, extra: str = "") -> Path:
+    """The config at ``port``: the parent checks that it could listen there."""
     config = tmp_path / "config.yml"
     config.write_text(
         "version: 0.1\n"
-        "http:\n  addr: 127.0.0.1:5000\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
         f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n" + extra
     )
     return config
@@ -124,15 +119,15 @@ def _worker(config: Path) -> set[str]:
     return set(modules)
 
 
-def test_the_parent_loads_no_optional_library(tmp_path: Path) -> None:
-    loaded = set(_run(_PARENT, _config(tmp_path)))
+def test_the_parent_loads_no_optional_library(tmp_path: Path, unused_tcp_port: int) -> None:
+    loaded = set(_run(_PARENT, _config(tmp_path, unused_tcp_port)))
     assert (tmp_path / "data" / "dockyard.db").exists()
     assert {"granian", "alembic"} <= loaded  # the probe ran what serve runs
     assert loaded.isdisjoint(OPTIONAL), sorted(loaded.intersection(OPTIONAL))
 
 
-def test_a_worker_loads_no_optional_library(tmp_path: Path) -> None:
-    config = _config(tmp_path)
+def test_a_worker_loads_no_optional_library(tmp_path: Path, unused_tcp_port: int) -> None:
+    config = _config(tmp_path, unused_tcp_port)
     _run(_PARENT, config)  # the schema, as `dockyard serve` migrates it before forking
     loaded = _worker(config)
     assert "sqlalchemy" in loaded  # the probe built and started the app
@@ -162,9 +157,9 @@ auth:
     ],
 )
 def test_a_configured_feature_loads_its_library(
-    tmp_path: Path, extra: str, wanted: set[str]
+    tmp_path: Path, unused_tcp_port: int, extra: str, wanted: set[str]
 ) -> None:
-    config = _config(tmp_path, extra)
+    config = _config(tmp_path, unused_tcp_port, extra)
     _run(_PARENT, config)
     loaded = _worker(config)
     assert wanted <= loaded, sorted(wanted - loaded)

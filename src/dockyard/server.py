@@ -9,6 +9,7 @@ same ``REGISTRY_*`` overrides, which the workers inherit).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import math
@@ -17,6 +18,7 @@ import secrets
 import signal
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ __all__ = [
     "client_ca_bundle",
     "granian_options",
     "preflight",
+    "prepared",
     "serve",
 ]
 
@@ -118,6 +121,20 @@ def serve(config: Config, config_path: str | None) -> None:
     """Prepare, then run Granian until it is told to stop (SIGINT or SIGTERM)."""
     from granian import Granian
 
+    with prepared(config, config_path) as options:
+        try:
+            server = Granian(**options)
+        except OSError as exc:  # ssl.SSLError included
+            raise ServeError(f"http.tls: cannot load the certificate and key: {exc}") from None
+        os.register_at_fork(after_in_child=restore_default_signals)
+        server.serve()
+
+
+@contextlib.contextmanager
+def prepared(config: Config, config_path: str | None) -> Iterator[dict[str, Any]]:
+    """Everything ``serve`` does before Granian forks the workers (which inherit whatever it
+    imports): checks, the data directory, migrations, the workers' environment; Granian's
+    options, valid while the context lasts (they may name files in a scratch directory)."""
     configure_logging(config.log)
     for warning in preflight(config):
         log.warning("%s", warning)
@@ -135,12 +152,7 @@ def serve(config: Config, config_path: str | None) -> None:
         )
         _check_listen(options)
         _check_debug_listen(config)
-        try:
-            server = Granian(**options)
-        except OSError as exc:  # ssl.SSLError included
-            raise ServeError(f"http.tls: cannot load the certificate and key: {exc}") from None
-        os.register_at_fork(after_in_child=restore_default_signals)
-        server.serve()
+        yield options
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
