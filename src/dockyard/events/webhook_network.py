@@ -16,7 +16,7 @@ import httpx
 from dockyard.config.models import WebhooksConfig
 from dockyard.events.webhook_address import address_allowed
 
-__all__ = ["GuardedBackend", "address_allowed", "webhook_client"]
+__all__ = ["GuardedBackend", "webhook_client"]
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
