@@ -24,8 +24,10 @@ from dockyard.core.policy import Policy
 from dockyard.core.registry import Registry
 from dockyard.digest import Digest
 from dockyard.metadata.cached import CachedMetadataStore
+from dockyard.metadata.engine import Database
 from dockyard.metadata.factory import open_store
 from dockyard.metadata.gc import GcStore
+from dockyard.metadata.gc_blobs import BlobVerdict
 from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.schema import gc_blob_queue, gc_manifest_queue, metadata
 from dockyard.metadata.sql import SqlMetadataStore
@@ -427,6 +429,40 @@ async def test_a_collector_stopped_between_row_and_bytes_finishes_the_blob(
     run = asyncio.create_task(Collector(world.gc, slow, 0.0, False).run())
     await asyncio.wait_for(slow.started.wait(), 10)
     # A shutdown cancels the run after the blob's row went and before its bytes did.
+    run.cancel()
+    await asyncio.sleep(0.1)
+    assert not run.done()
+    slow.go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(run, 10)
+    # The bytes went, and so did the deletion lease: nothing waits for LEASE_SECONDS.
+    assert not await world.has_bytes(digest)
+    assert digest not in await world.queued_blobs()
+
+
+class SlowVerdicts(GcStore):
+    """A blob's verdict is returned only once ``go`` is set, after its transaction committed
+    (``committed`` is set then): as when a cancellation arrives while the commit completes."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.committed = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def collect_blob(self, *args: Any, **kwargs: Any) -> BlobVerdict:
+        verdict = await super().collect_blob(*args, **kwargs)
+        self.committed.set()
+        await self.go.wait()
+        return verdict
+
+
+async def test_a_collector_stopped_as_a_blobs_rows_go_finishes_the_blob(world: World) -> None:
+    digest = await world.push_blob("repo", b"stopped at the commit")
+    assert await world.store.unlink_blob("repo", digest)
+    slow = SlowVerdicts(world.store.database)
+    run = asyncio.create_task(Collector(slow, world.storage, 0.0, False).run())
+    await asyncio.wait_for(slow.committed.wait(), 10)
+    # A shutdown cancels the run once the transaction removed the blob's row.
     run.cancel()
     await asyncio.sleep(0.1)
     assert not run.done()

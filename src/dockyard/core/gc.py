@@ -67,9 +67,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from dockyard.core.paths import blob_path
 from dockyard.digest import Digest
@@ -257,34 +258,31 @@ class Collector:
         chained: bool = False,
     ) -> None:
         for digest in digests:
-            verdict = await self._store.collect_blob(
-                digest, cutoff, self._lease, dry_run, chain.gone, chained
-            )
-            if not dry_run:
-                for repository in verdict.unlinked:
-                    await self._notify(repository)
-            if not verdict.collect:
-                continue
-            report.blobs.append(digest)
-            report.sizes[digest] = verdict.size or 0
-            report.bytes_freed += verdict.size or 0
-            if not dry_run:
-                await self._finish(digest)
+            await _uninterrupted(self._decide_one(digest, cutoff, dry_run, report, chain, chained))
 
-    async def _finish(self, digest: str) -> None:
-        """Delete the bytes of a blob whose row is gone, then its queue entry. Not cut short by
-        a shutdown: its deletion lease would keep the bytes from the next run for
-        ``LEASE_SECONDS``; what is left takes one storage call and one statement."""
-        finishing = asyncio.ensure_future(self._delete_then_forget(digest))
-        try:
-            await asyncio.shield(finishing)
-        except asyncio.CancelledError:
-            await finishing
-            raise
-
-    async def _delete_then_forget(self, digest: str) -> None:
-        await self._delete_bytes(digest)
-        await self._store.finish_blob(digest)
+    async def _decide_one(
+        self,
+        digest: str,
+        cutoff: datetime,
+        dry_run: bool,
+        report: GcReport,
+        chain: _Chain,
+        chained: bool,
+    ) -> None:
+        verdict = await self._store.collect_blob(
+            digest, cutoff, self._lease, dry_run, chain.gone, chained
+        )
+        if not dry_run:
+            for repository in verdict.unlinked:
+                await self._notify(repository)
+        if not verdict.collect:
+            return
+        report.blobs.append(digest)
+        report.sizes[digest] = verdict.size or 0
+        report.bytes_freed += verdict.size or 0
+        if not dry_run:
+            await self._delete_bytes(digest)
+            await self._store.finish_blob(digest)
 
     async def rescan(self, batch: int = BATCH) -> Rescan:
         """Make every stored blob and manifest a candidate once (see the module docstring)."""
@@ -350,3 +348,17 @@ async def collect_forever(collector: Collector, jobs: Jobs, interval: float) -> 
             )
 
     await run_periodically(jobs, GC_JOB, interval, collect)
+
+
+async def _uninterrupted(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end even if the caller is cancelled (then re-raise). One candidate
+    blob is decided this way: once its transaction removed the rows (which may commit as a
+    shutdown's cancellation arrives), its bytes must go too, or its deletion lease keeps them
+    from the next run for ``LEASE_SECONDS``. What is left takes a few statements and one
+    storage call."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
