@@ -51,6 +51,15 @@ def metrics(sizes: Sizes, s3: bool = False) -> list[Metric]:
     if s3:
         pulls = _pulls(sizes, "", ", redirects on (307 followed to S3)")
         pulls += _pulls(sizes, "_direct", ", redirects off (bytes through the registry)")
+        pulls.append(
+            Metric(
+                "pull_n_distinct_direct",
+                f"Blob pull {blob}, {sizes.pull_clients} clients, each its own blob "
+                "(aggregate), redirects off",
+                "MiB/s",
+                True,
+            )
+        )
     else:
         pulls = _pulls(sizes, "", "")
     head_note = " (redirects followed)" if s3 else ""

@@ -164,11 +164,16 @@ def run(
     """Each round starts both servers afresh and runs each workload on one, then the other.
     With ``s3``, each round gets fresh buckets and a fresh database, and the pulls run once
     more on both servers restarted with redirects off."""
-    _log(f"writing random blobs ({sizes.blob >> 20} MiB x2, {sizes.rss_blob >> 20} MiB) ...")
+    extra = f" and {sizes.pull_clients} x1 to pull apart" if s3 is not None else ""
+    _log(f"writing random blobs ({sizes.blob >> 20} MiB x2{extra}, {sizes.rss_blob >> 20} MiB) ...")
     blobs = Blobs(
         make_blob_file(work / "blob-monolithic", sizes.blob),
         make_blob_file(work / "blob-chunked", sizes.blob),
         make_blob_file(work / "blob-large", sizes.rss_blob),
+        tuple(
+            make_blob_file(work / f"blob-distinct-{index}", sizes.blob)
+            for index in range(sizes.pull_clients if s3 is not None else 0)
+        ),
     )
     results = []
     for number in range(1, rounds + 1):

@@ -102,6 +102,8 @@ class Blobs:
     monolithic: BlobFile
     chunked: BlobFile
     large: BlobFile
+    # One per client, for the pulls in which no two clients pull the same blob (S3 mode).
+    distinct: tuple[BlobFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +279,30 @@ def pull_many(
     with Meter(server) as meter:
         elapsed = _in_threads(server, clients, pulls)
     return meter.measurement(repeats * clients * blob.size / MiB / elapsed)
+
+
+def pull_many_distinct(
+    server: RunningServer, blobs: tuple[BlobFile, ...], redirect: bool | None, repeats: int
+) -> Measurement:
+    """As :func:`pull_many`, but client ``i`` pulls ``blobs[i]`` (pushed first, untimed): no
+    two pulls read the same blob, so Dockyard's sharing of concurrent reads of one blob has
+    nothing to share, and each byte comes from storage once per client."""
+    with _connected(server) as client:
+        for blob in blobs:
+            client.push_file("bench/distinct", blob)
+    os.sync()
+
+    def pulls(client: RegistryClient, index: int) -> None:
+        for _pull in range(repeats):
+            _check_redirect(client.pull("bench/distinct", blobs[index]), redirect)
+
+    def warm(client: RegistryClient, index: int) -> None:
+        _check_redirect(client.pull("bench/distinct", blobs[index]), redirect)
+
+    _in_threads(server, len(blobs), warm)
+    with Meter(server) as meter:
+        elapsed = _in_threads(server, len(blobs), pulls)
+    return meter.measurement(repeats * sum(blob.size for blob in blobs) / MiB / elapsed)
 
 
 # -- small requests under load ------------------------------------------------------------------
@@ -467,8 +493,15 @@ def _pull_steps(sizes: Sizes, blobs: Blobs, redirect: bool | None, suffix: str) 
 
 def direct_pull_steps(sizes: Sizes, blobs: Blobs) -> list[Step]:
     """The blob pulls again, on a server restarted with redirects off over the same storage:
-    the bytes come through the registry."""
-    return _pull_steps(sizes, blobs, False, "_direct")
+    the bytes come through the registry; then the pulls of a different blob per client."""
+    distinct = "pull_n_distinct_direct"
+    return [
+        *_pull_steps(sizes, blobs, False, "_direct"),
+        Step(
+            (distinct,),
+            lambda s: {distinct: pull_many_distinct(s, blobs.distinct, False, sizes.pull_repeats)},
+        ),
+    ]
 
 
 def rss_step(blobs: Blobs) -> Step:

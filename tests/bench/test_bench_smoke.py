@@ -41,6 +41,7 @@ S3_METRICS = [
     "8 clients (aggregate), redirects on",
     "1 client, redirects off",
     "8 clients (aggregate), redirects off",
+    "8 clients, each its own blob (aggregate), redirects off",
     *METRICS[4:],
 ]
 LISTINGS = ["`_catalog?n=100`, first", "`_catalog?n=100&last=`, last", "`tags/list?n=100`, first"]
@@ -124,7 +125,9 @@ def test_quick_s3_run_reports_redirected_and_direct_pulls(tmp_path: Path) -> Non
     assert report.startswith("# Dockyard vs CNCF Distribution: S3 storage")
     _assert_every_metric(report, S3_METRICS)
     details = _table_rows(report, "| Metric | Ratio per round |")
-    assert {"pull_1_direct", "pull_n_direct"} <= {row[0] for row in details}
+    assert {"pull_1_direct", "pull_n_direct", "pull_n_distinct_direct"} <= {
+        row[0] for row in details
+    }
     header = next(line for line in report.splitlines() if "| Ratio per round |" in line)
     assert "| Store CPU (Dy / Dist) |" in header
 

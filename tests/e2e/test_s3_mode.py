@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.conftest import ServerFactory
 from storage.s3server import S3Server, s3_server
@@ -87,3 +89,45 @@ def test_redirect_disabled_streams_the_bytes(
         )
         assert ranged.status_code == 206
         assert ranged.content == data[10:20]
+
+
+def test_concurrent_pulls_of_a_blob_share_reads_from_the_bucket(
+    s3: S3Server,
+    tmp_path: Path,
+    registry_factory: ServerFactory,
+    unused_tcp_port_factory: Callable[[], int],
+) -> None:
+    debug = f"127.0.0.1:{unused_tcp_port_factory()}"
+    config = _s3_config(s3, tmp_path, redirect={"disable": True})
+    config["http"] = {"workers": 1, "debug": {"addr": debug, "prometheus": {"enabled": True}}}
+    server = _start(registry_factory, config)
+    data = os.urandom(24 << 20)
+    with server.client() as client:
+        digest = client.push_blob("s3/hot", data)
+
+    def pull(_: int) -> bytes:
+        with server.client() as client:
+            response = client.request("GET", f"/v2/s3/hot/blobs/{digest}")
+            assert response.status_code == 200
+            return bytes(response.content)
+
+    before = _bytes_read(f"http://{debug}/metrics")
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(pull, range(8)))
+    read = _bytes_read(f"http://{debug}/metrics") - before
+    assert bodies == [data] * 8
+    # Eight responses, fewer reads from the bucket: the pulls that overlapped shared one.
+    assert len(data) <= read < 8 * len(data)
+
+
+def _bytes_read(url: str) -> float:
+    response = httpx.get(url, timeout=10.0)
+    assert response.status_code == 200
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == "dockyard_storage_bytes_total" and sample.labels == {
+                "driver": "s3",
+                "direction": "read",
+            }:
+                return sample.value
+    return 0.0

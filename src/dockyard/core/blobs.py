@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from dockyard.core.paths import blob_path
 from dockyard.core.policy import Policy
+from dockyard.core.shared_reads import SharedReads
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown
 from dockyard.events.sink import BLOB_MEDIA_TYPE, NO_EVENTS, EventSink, Target
@@ -39,6 +40,7 @@ class Blobs:
         self._policy = policy
         self._redirects = redirects
         self._events = events
+        self._reads = SharedReads(storage.reader)
 
     async def locate(self, repository: str, digest: Digest) -> BlobLocation:
         blob = await self._metadata.get_repository_blob(repository, str(digest))
@@ -48,7 +50,8 @@ class Blobs:
         return BlobLocation(blob.digest, blob.size, path, self._storage.local_path(path))
 
     def read(self, location: BlobLocation, offset: int, length: int) -> AsyncIterator[bytes]:
-        return self._storage.reader(location.path, offset, length)
+        """The bytes; responses reading the same range at once share one read from storage."""
+        return self._reads.read(location.path, offset, length)
 
     async def redirect_url(self, location: BlobLocation, method: str) -> str | None:
         """Where the client may fetch the bytes directly (a presigned URL), if anywhere."""
