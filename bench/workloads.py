@@ -266,19 +266,7 @@ def pull_many(
     :func:`pull_one` pulls once: the first burst of concurrent streams on a server restarted
     for this step grows its heap to hold their buffers (some 80 MiB of fresh pages for
     Dockyard's workers, 10% more CPU in that burst), which a long-running server pays once."""
-    os.sync()
-
-    def pulls(client: RegistryClient, _: int) -> None:
-        for _pull in range(repeats):
-            _check_redirect(client.pull("bench/mono", blob), redirect)
-
-    def warm(client: RegistryClient, _: int) -> None:
-        _check_redirect(client.pull("bench/mono", blob), redirect)
-
-    _in_threads(server, clients, warm)
-    with Meter(server) as meter:
-        elapsed = _in_threads(server, clients, pulls)
-    return meter.measurement(repeats * clients * blob.size / MiB / elapsed)
+    return _pull_together(server, "bench/mono", [blob] * clients, redirect, repeats)
 
 
 def pull_many_distinct(
@@ -290,14 +278,26 @@ def pull_many_distinct(
     with _connected(server) as client:
         for blob in blobs:
             client.push_file("bench/distinct", blob)
+    return _pull_together(server, "bench/distinct", list(blobs), redirect, repeats)
+
+
+def _pull_together(
+    server: RunningServer,
+    repo: str,
+    blobs: list[BlobFile],
+    redirect: bool | None,
+    repeats: int,
+) -> Measurement:
+    """Client ``i`` of ``len(blobs)``, all started together, pulls ``blobs[i]`` ``repeats``
+    times in a row, after an untimed round of one pull each; aggregate MiB/s."""
     os.sync()
 
     def pulls(client: RegistryClient, index: int) -> None:
         for _pull in range(repeats):
-            _check_redirect(client.pull("bench/distinct", blobs[index]), redirect)
+            _check_redirect(client.pull(repo, blobs[index]), redirect)
 
     def warm(client: RegistryClient, index: int) -> None:
-        _check_redirect(client.pull("bench/distinct", blobs[index]), redirect)
+        _check_redirect(client.pull(repo, blobs[index]), redirect)
 
     _in_threads(server, len(blobs), warm)
     with Meter(server) as meter:

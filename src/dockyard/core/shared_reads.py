@@ -168,8 +168,6 @@ class _Read:
                 self._held += len(chunk)
                 self._read += len(chunk)
                 self._announce()
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
             self._error = exc
         finally:
@@ -177,6 +175,8 @@ class _Read:
             self._announce()
             aclose = getattr(upstream, "aclose", None)
             if aclose is not None:
+                # The followers have their outcome: a failure to close the stream (its
+                # connection) changes nothing for them.
                 with contextlib.suppress(Exception):
                     await aclose()
 
