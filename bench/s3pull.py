@@ -2,6 +2,7 @@
 one row pair of ``run.py --storage s3`` while working on the read path.
 
     python bench/s3pull.py [--rounds 5] [--size-mib 64] [--clients 8] [--repeats 3] [--hold]
+                           [--distinct] [--only one|many]
                            [--baseline-cmd "env PYTHONPATH=/tmp/old/src python -m dockyard serve"]
 
 Both registries start once over one moto server (Dockyard on PostgreSQL) with
@@ -9,7 +10,9 @@ Both registries start once over one moto server (Dockyard on PostgreSQL) with
 client (``--repeats`` times in a row) and with ``--clients`` clients at once, on each registry
 in turn, alternating which goes first. It prints each pair, its ratio (Dockyard /
 Distribution) and the CPU seconds spent per GiB by each server and by moto, then the median
-ratios. ``--baseline-cmd`` adds a third server, another Dockyard (say, the code before a change)
+ratios. All clients pull the same blob, whose concurrent reads Dockyard shares; with
+``--distinct`` each client pulls a blob of its own (pushed at the start), so that nothing is
+shared. ``--baseline-cmd`` adds a third server, another Dockyard (say, the code before a change)
 over the same bucket and database, measured in the same rounds and paired with Distribution
 the same way. ``--hold`` keeps the servers running after the push and prints their pids (for a
 profiler), until Enter is pressed.
@@ -28,7 +31,14 @@ from pathlib import Path
 from backends import DEFAULT_POSTGRES, MotoServer, Postgres, StoreCpu, round_stores
 from registry import make_blob_file
 from servers import RunningServer, distribution, dockyard
-from workloads import Measurement, pull_many, pull_one, push_monolithic
+from workloads import (
+    Measurement,
+    pull_many,
+    pull_one,
+    pull_together,
+    push_file,
+    push_monolithic,
+)
 
 MiB = 1 << 20
 BASELINE = "Dockyard-before"
@@ -51,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
     parser.add_argument("--hold", action="store_true", help="keep the servers up for profiling")
     parser.add_argument("--only", choices=("one", "many"), help="run one of the two pulls")
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="in the pull by many clients, each pulls a blob of its own (nothing shared)",
+    )
     parser.add_argument("--dockyard-cmd", help="command that serves Dockyard")
     parser.add_argument("--baseline-cmd", help="command that serves a second Dockyard")
     args = parser.parse_args(argv)
@@ -58,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-s3pull-") as tmp, contextlib.ExitStack() as st:
         work = Path(tmp)
         blob = make_blob_file(work / "blob", args.size_mib * MiB)
+        distinct = [
+            make_blob_file(work / f"blob-{index}", args.size_mib * MiB)
+            for index in range(args.clients if args.distinct else 0)
+        ]
         postgres = Postgres(args.postgres)
         postgres.check()
         moto = st.enter_context(MotoServer(work / "moto.log"))
@@ -76,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             server = st.enter_context(RunningServer(spec, work))
             push_monolithic(server, blob)
+            for each in distinct:
+                push_file(server, "bench/distinct", each)
             servers.append(server)
         if args.hold:
             print(f"moto {moto.pid}; " + "; ".join(f"{s.spec.name} {s.pid}" for s in servers))
@@ -92,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
                     if kind == "one":
                         got[server.spec.name] = pull_one(server, blob, args.repeats, False)
                         gib = args.repeats * blob.size / (1 << 30)
+                    elif distinct:
+                        got[server.spec.name] = pull_together(
+                            server, "bench/distinct", distinct, False, 1
+                        )
+                        gib = sum(each.size for each in distinct) / (1 << 30)
                     else:
                         got[server.spec.name] = pull_many(server, blob, args.clients, False)
                         gib = args.clients * blob.size / (1 << 30)

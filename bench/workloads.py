@@ -176,6 +176,12 @@ def _connected(server: RunningServer) -> RegistryClient:
     return client
 
 
+def push_file(server: RunningServer, repo: str, blob: BlobFile) -> None:
+    """Push ``blob`` into ``repo``, untimed."""
+    with _connected(server) as client:
+        client.push_file(repo, blob)
+
+
 def push_monolithic(server: RunningServer, blob: BlobFile) -> Measurement:
     os.sync()  # start with no dirty pages from earlier writes
     with _connected(server) as client:
@@ -266,7 +272,7 @@ def pull_many(
     :func:`pull_one` pulls once: the first burst of concurrent streams on a server restarted
     for this step grows its heap to hold their buffers (some 80 MiB of fresh pages for
     Dockyard's workers, 10% more CPU in that burst), which a long-running server pays once."""
-    return _pull_together(server, "bench/mono", [blob] * clients, redirect, repeats)
+    return pull_together(server, "bench/mono", [blob] * clients, redirect, repeats)
 
 
 def pull_many_distinct(
@@ -275,13 +281,12 @@ def pull_many_distinct(
     """As :func:`pull_many`, but client ``i`` pulls ``blobs[i]`` (pushed first, untimed): no
     two pulls read the same blob, so Dockyard's sharing of concurrent reads of one blob has
     nothing to share, and each byte comes from storage once per client."""
-    with _connected(server) as client:
-        for blob in blobs:
-            client.push_file("bench/distinct", blob)
-    return _pull_together(server, "bench/distinct", list(blobs), redirect, repeats)
+    for blob in blobs:
+        push_file(server, "bench/distinct", blob)
+    return pull_together(server, "bench/distinct", list(blobs), redirect, repeats)
 
 
-def _pull_together(
+def pull_together(
     server: RunningServer,
     repo: str,
     blobs: list[BlobFile],
