@@ -48,7 +48,7 @@ class SharedReads:
 
     @property
     def reads(self) -> int:
-        """Shared reads that can still be joined (for tests and metrics)."""
+        """Shared reads that can still be joined."""
         return len(self._reads)
 
     async def _follow(self, key: tuple[str, int, int]) -> AsyncGenerator[bytes, None]:
