@@ -426,18 +426,26 @@ async def test_a_collector_stopped_between_row_and_bytes_finishes_the_blob(
     digest = await world.push_blob("repo", b"stopped mid-way")
     assert await world.store.unlink_blob("repo", digest)
     slow = SlowDeletes(world.storage.inner)
-    run = asyncio.create_task(Collector(world.gc, slow, 0.0, False).run())
-    await asyncio.wait_for(slow.started.wait(), 10)
     # A shutdown cancels the run after the blob's row went and before its bytes did.
-    run.cancel()
-    await asyncio.sleep(0.1)
-    assert not run.done()
-    slow.go.set()
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(run, 10)
+    await _stopped_midway(world, Collector(world.gc, slow, 0.0, False), slow.started, slow.go)
     # The bytes went, and so did the deletion lease: nothing waits for LEASE_SECONDS.
     assert not await world.has_bytes(digest)
     assert digest not in await world.queued_blobs()
+
+
+async def _stopped_midway(
+    world: World, collector: Collector, reached: asyncio.Event, go: asyncio.Event
+) -> None:
+    """Run ``collector``, cancel it once ``reached`` is set (as a shutdown does), check that
+    it goes on, then let it finish: it re-raises the cancellation."""
+    run = asyncio.create_task(collector.run())
+    await asyncio.wait_for(reached.wait(), 10)
+    run.cancel()
+    await asyncio.sleep(0.1)
+    assert not run.done()
+    go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(run, 10)
 
 
 class SlowVerdicts(GcStore):
@@ -460,15 +468,10 @@ async def test_a_collector_stopped_as_a_blobs_rows_go_finishes_the_blob(world: W
     digest = await world.push_blob("repo", b"stopped at the commit")
     assert await world.store.unlink_blob("repo", digest)
     slow = SlowVerdicts(world.store.database)
-    run = asyncio.create_task(Collector(slow, world.storage, 0.0, False).run())
-    await asyncio.wait_for(slow.committed.wait(), 10)
     # A shutdown cancels the run once the transaction removed the blob's row.
-    run.cancel()
-    await asyncio.sleep(0.1)
-    assert not run.done()
-    slow.go.set()
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(run, 10)
+    await _stopped_midway(
+        world, Collector(slow, world.storage, 0.0, False), slow.committed, slow.go
+    )
     # The bytes went, and so did the deletion lease: nothing waits for LEASE_SECONDS.
     assert not await world.has_bytes(digest)
     assert digest not in await world.queued_blobs()

@@ -116,7 +116,7 @@ class _Read:
     @property
     def joinable(self) -> bool:
         """Whether a new follower can take every chunk from the first."""
-        return self._base == 0 and self._error is None and self._task is not None
+        return self._base == 0 and self._error is None
 
     def join(self, follower: _Follower) -> None:
         self._followers.append(follower)
