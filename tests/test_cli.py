@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from granian import Granian
+from sqlalchemy.engine import make_url
 
 from config.test_config_stock import STOCK
 from dockyard import __version__
@@ -127,6 +128,43 @@ def test_check_config_env_override_makes_it_good(tmp_path: Path) -> None:
     assert _run("check-config", path).exit_code == 2
     result = _run("check-config", path, env={"REGISTRY_HTTP_ADDR": "127.0.0.1:5000"})
     assert (result.exit_code, result.stdout) == (0, "ok\n")
+
+
+def _database_config(tmp_path: Path, url: str) -> str:
+    return _write(tmp_path, f"version: 0.1\ndatabase:\n  url: {url}\n")
+
+
+def test_check_config_asks_the_database(tmp_path: Path) -> None:
+    from metadata.test_postgres import SERVER, fresh_database
+
+    with fresh_database() as url:
+        result = _run("check-config", _database_config(tmp_path, url))
+        assert (result.exit_code, result.stdout, result.stderr) == (0, "ok\n", "")
+    nobody = make_url(SERVER).set(username="nobody").render_as_string(hide_password=False)
+    result = _run("check-config", _database_config(tmp_path, nobody))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        'database.url: InvalidAuthorizationSpecificationError: role "nobody" does not exist\n'
+    )
+    absent = make_url(SERVER).set(database="dockyard_absent").render_as_string()
+    result = _run("check-config", _database_config(tmp_path, absent))
+    assert result.exit_code == 2
+    assert 'InvalidCatalogNameError: database "dockyard_absent" does not exist' in result.stderr
+    # serve names the key too, and does not start.
+    result = _run("serve", _database_config(tmp_path, nobody))
+    assert result.exit_code == 1
+    assert "database.url: cannot bring the schema up to date: " in result.stderr
+    assert 'role "nobody" does not exist' in result.stderr
+
+
+def test_check_config_warns_of_a_database_out_of_reach(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        url = f"postgresql://postgres@127.0.0.1:{probe.getsockname()[1]}/dockyard"
+        result = _run("check-config", _database_config(tmp_path, url))
+    assert (result.exit_code, result.stdout) == (0, "ok\n")
+    assert result.stderr.startswith("warning: database.url: unavailable (ConnectionRefusedError")
+    assert result.stderr.endswith("): not checked\n")
 
 
 def test_check_config_warns_of_ignored_variables(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from dockyard.api.base import (
     disconnect_handler,
     http_exception_handler,
     registry_error_handler,
+    unavailable_handler,
     unexpected_error_handler,
 )
 from dockyard.api.middleware import StaticHeaders, TrustedProxies
@@ -30,6 +31,7 @@ from dockyard.core.policy import Policy
 from dockyard.core.registry import Registry
 from dockyard.errors import RegistryError
 from dockyard.events.service import EventService
+from dockyard.health.schema import SchemaGate, SchemaWait
 from dockyard.hub.retention import purge_audit_forever
 from dockyard.hub.search import discovery
 from dockyard.hub.webhooks import Webhooks
@@ -42,19 +44,18 @@ from dockyard.maintenance import collect_garbage_forever, purge_uploads_forever
 from dockyard.malloc import tune_malloc
 from dockyard.metadata.base import MetadataStore
 from dockyard.metadata.cached import CachedMetadataStore
-from dockyard.metadata.engine import WARM_POOL
+from dockyard.metadata.engine import WARM_POOL, DatabaseUnavailable
 from dockyard.metadata.factory import open_store
 from dockyard.metadata.gc import GcStore
 from dockyard.observability.logging import configure_logging
 from dockyard.operations import Operations
-from dockyard.storage.base import StorageDriver
+from dockyard.server import CONFIG_ENV, SCHEMA_PENDING_ENV
+from dockyard.storage.base import StorageDriver, StorageUnavailable
 from dockyard.storage.factory import open_storage
 from dockyard.ui.routes import routes as ui_routes
 from dockyard.ui.state import build_ui, ui_enabled
 
 __all__ = ["create_app", "from_environment"]
-
-CONFIG_ENV = "DOCKYARD_CONFIG"
 
 
 class StartupError(Exception):
@@ -68,8 +69,11 @@ def _storage(config: Config) -> StorageDriver:
         raise StartupError(str(error)) from None
 
 
-def create_app(config: Config) -> Starlette:
+def create_app(config: Config, schema_pending: bool = False) -> Starlette:
+    """The registry for ``config``; with ``schema_pending`` (the database did not answer at
+    start-up) it answers 503 until the database answers and its schema is up to date."""
     ops = Operations(config)
+    schema = SchemaWait(config.database_url) if schema_pending else None
     storage = ops.storage(_storage(config))
     maintenance = config.storage.maintenance
     policy = Policy(
@@ -133,6 +137,8 @@ def create_app(config: Config) -> Starlette:
                 app.state.ui = build_ui(config, store.database, access, registry, found)
         # Connections for the first burst of concurrent requests, opened in the background.
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(store.database.warm(WARM_POOL))]
+        if schema is not None:
+            tasks.append(asyncio.create_task(schema.run()))
         purging = maintenance.uploadpurging
         if purging.enabled and not maintenance.readonly.enabled:
             tasks.append(
@@ -189,12 +195,17 @@ def create_app(config: Config) -> Starlette:
         middleware=[
             # Outermost: everything inside sees the client address that may be believed.
             Middleware(TrustedProxies, proxies=config.http.trustedproxies),
-            *ops.middleware(Middleware(StaticHeaders, headers=config.http.headers)),
+            *ops.middleware(
+                Middleware(StaticHeaders, headers=config.http.headers),
+                *([] if schema is None else [Middleware(SchemaGate, wait=schema)]),
+            ),
         ],
         exception_handlers={
             RegistryError: registry_error_handler,
             HTTPException: http_exception_handler,
             ClientDisconnect: disconnect_handler,
+            DatabaseUnavailable: unavailable_handler,
+            StorageUnavailable: unavailable_handler,
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,
@@ -207,4 +218,4 @@ def from_environment() -> Starlette:
     path = os.environ.get(CONFIG_ENV) or None
     config = load_config(path, os.environ)
     configure_logging(config.log)
-    return create_app(config)
+    return create_app(config, schema_pending=os.environ.get(SCHEMA_PENDING_ENV) == "1")

@@ -40,12 +40,17 @@ def main() -> None:
 
 @main.command("check-config")
 @click.argument("config", type=click.Path(dir_okay=False))
-def check_config(config: str) -> None:
-    """Validate CONFIG, a Distribution-style config.yml, with REGISTRY_* overrides applied.
+@click.option(
+    "--offline", is_flag=True, help="Check the file only: do not contact the stores it names."
+)
+def check_config(config: str, offline: bool) -> None:
+    """Validate CONFIG, a Distribution-style config.yml, with REGISTRY_* overrides applied,
+    then ask the PostgreSQL database and the S3 bucket it names whether its credentials,
+    database and bucket are right (a store out of reach is a warning).
 
     Prints "ok", or each offending key path and exits with status 2.
     """
-    from dockyard.server import preflight
+    from dockyard.server import preflight, probe_database, probe_storage
 
     try:
         loaded = read_config(config, os.environ)
@@ -54,6 +59,16 @@ def check_config(config: str) -> None:
         _fail(error)
     _warn(loaded.warnings)
     _warn(warnings)
+    if not offline:
+        problems = []
+        for probe in (probe_database, probe_storage):
+            problem, unavailable = probe(loaded.config)
+            if problem is not None:
+                problems.append(problem)
+            if unavailable is not None:
+                _warn([f"{unavailable}: not checked"])
+        if problems:
+            _fail(ConfigError(problems))
     click.echo("ok")
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from dockyard.metadata.engine import Database
+from dockyard.metadata.engine import Database, DatabaseUnavailable
 from dockyard.metadata.schema import jobs
 
 __all__ = ["Jobs", "run_periodically"]
@@ -72,6 +72,8 @@ async def run_periodically(
         try:
             if await jobs.claim(name, interval):
                 await job()
+        except DatabaseUnavailable as error:  # an outage: a line, not a traceback per poll
+            log.warning("job %s: database unavailable: %s", name, error)
         except Exception:
             log.exception("job %s failed", name)
         await asyncio.sleep(poll)

@@ -30,17 +30,23 @@ from dockyard.observability.tracing import tracing_problems
 __all__ = [
     "APP_TARGET",
     "CONFIG_ENV",
+    "SCHEMA_PENDING_ENV",
     "ServeError",
     "client_ca_bundle",
     "granian_options",
     "preflight",
     "prepared",
+    "probe_database",
+    "probe_storage",
     "serve",
 ]
 
 APP_TARGET = "dockyard.app:from_environment"
 CONFIG_ENV = "DOCKYARD_CONFIG"
 SECRET_ENV = "REGISTRY_HTTP_SECRET"
+SCHEMA_PENDING_ENV = "DOCKYARD_SCHEMA_PENDING"
+"""Set to ``1`` for the workers when the database did not answer at start-up (they wait for
+it: see ``dockyard.health.schema``)."""
 
 log = logging.getLogger("dockyard.server")
 
@@ -117,6 +123,48 @@ def _auth_problems(config: Config) -> list[Problem]:
     return []
 
 
+def probe_storage(config: Config) -> tuple[Problem | None, str | None]:
+    """Ask the object store whether the config reaches its bucket: the key at fault, or a
+    warning if the store could not be reached (it may be down; no key is known wrong)."""
+    if config.storage.s3 is None:
+        return None, None
+    from dockyard.storage.s3.bucket import S3Unavailable
+    from dockyard.storage.s3.probe import probe_bucket
+
+    try:
+        return probe_bucket(config.storage.s3), None
+    except S3Unavailable as exc:
+        return None, f"storage.s3: unavailable ({exc})"
+
+
+def probe_database(config: Config) -> tuple[Problem | None, str | None]:
+    """Connect to a PostgreSQL ``database.url``: the key at fault (credentials, database
+    name), or a warning if the server could not be reached. SQLite is a local file, made on
+    first use: nothing to ask."""
+    from dockyard.metadata.engine import DatabaseUnavailable, describe, open_database
+
+    url = config.database_url
+    if url.startswith("sqlite:"):
+        return None, None
+
+    async def ask() -> None:
+        from sqlalchemy import text
+
+        database = open_database(url)
+        try:
+            await database.read(text("SELECT 1"))
+        finally:
+            await database.close()
+
+    try:
+        asyncio.run(ask())
+    except DatabaseUnavailable as exc:
+        return None, f"database.url: unavailable ({exc})"
+    except Exception as exc:  # the message only: the URL may hold a password
+        return Problem("database.url", describe(exc)), None
+    return None, None
+
+
 def serve(config: Config, config_path: str | None) -> None:
     """Prepare, then run Granian until it is told to stop (SIGINT or SIGTERM)."""
     from granian import Granian
@@ -140,6 +188,7 @@ def prepared(config: Config, config_path: str | None) -> Iterator[dict[str, Any]
         log.warning("%s", warning)
     _prepare_data_directory(config)
     _migrate(config)
+    _check_storage(config)
 
     os.environ[CONFIG_ENV] = os.path.abspath(config_path) if config_path else ""
     if config.http.secret is None:
@@ -203,13 +252,33 @@ def _prepare_data_directory(config: Config) -> None:
 
 
 def _migrate(config: Config) -> None:
+    """Bring the schema up to date. A database out of reach does not stop the start: the
+    workers answer 503 until it answers and they have migrated it (a replica restarted
+    during a database outage comes back with it, without another restart)."""
     # Imported here: the CLI's other commands do not need the database layer.
     from dockyard.metadata import migrate
+    from dockyard.metadata.engine import DatabaseUnavailable, describe
 
+    os.environ.pop(SCHEMA_PENDING_ENV, None)
     try:
         asyncio.run(migrate.upgrade(config.database_url))
+    except DatabaseUnavailable as exc:
+        log.warning("database.url: unavailable (%s); answering 503 until it answers", exc)
+        os.environ[SCHEMA_PENDING_ENV] = "1"
     except Exception as exc:  # the message, not a traceback; the URL may hold a password
-        raise ServeError(f"database: cannot bring the schema up to date: {exc}") from exc
+        raise ServeError(
+            f"database.url: cannot bring the schema up to date: {describe(exc)}"
+        ) from exc
+
+
+def _check_storage(config: Config) -> None:
+    """Refuse to start on a bucket or credentials the store refuses, naming the key; start
+    on a store out of reach (blob requests answer 503 until it answers)."""
+    problem, unavailable = probe_storage(config)
+    if problem is not None:
+        raise ServeError(str(problem))
+    if unavailable is not None:
+        log.warning("%s; answering 503 to blob requests until it answers", unavailable)
 
 
 def _check_listen(options: dict[str, Any], key: str = "http.addr") -> None:

@@ -120,11 +120,12 @@ def test_kubernetes_manifests_fit_together() -> None:
 
 
 def run_check_config(config: Path, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``dockyard check-config`` as a replica would see the config: with ``environment``."""
+    """``dockyard check-config`` as a replica would see the config: with ``environment``; the
+    file only (the stores it names are the deployment's, not reachable here)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     env.update(environment)
     return subprocess.run(
-        [sys.executable, "-m", "dockyard", "check-config", str(config)],
+        [sys.executable, "-m", "dockyard", "check-config", "--offline", str(config)],
         capture_output=True,
         text=True,
         env=env,

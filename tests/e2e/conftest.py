@@ -83,7 +83,8 @@ class RegistryServer:
         self.root = Path(rootdirectory)
 
     # Lifecycle ------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, ready: tuple[int, ...] = (200, 401)) -> None:
+        """Start the server and wait until ``GET /v2/`` answers one of ``ready``."""
         assert self.process is None, "already running"
         written = copy.deepcopy(self.config)
         if DISTRIBUTION:
@@ -103,9 +104,9 @@ class RegistryServer:
                 # Its own process group, so that a kill reaches every worker it forks.
                 start_new_session=True,
             )
-        self._wait_ready()
+        self._wait_ready(ready)
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, ready: tuple[int, ...]) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         with httpx.Client(verify=False, timeout=2.0) as http:
             while time.monotonic() < deadline:
@@ -114,7 +115,7 @@ class RegistryServer:
                     self.process = None
                     pytest.fail(f"registry exited at start-up:\n{self.stderr()}")
                 try:
-                    if http.get(f"{self.url}/v2/").status_code in (200, 401):
+                    if http.get(f"{self.url}/v2/").status_code in ready:
                         return
                 except httpx.TransportError:
                     pass

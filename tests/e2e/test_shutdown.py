@@ -72,7 +72,7 @@ def test_sigterm_while_the_workers_start_stops_the_server_every_time(
     # (it had inherited the parent's handler), and the parent then waited for it forever.
     for _ in range(2):
         server = registry_factory(run=False)
-        server._wait_ready = lambda: None  # type: ignore[method-assign]
+        server._wait_ready = lambda ready: None  # type: ignore[method-assign]
         server.start()
         process = running(server)
         wait_until(functools.partial(_spawned, server), 30.0)

@@ -24,6 +24,7 @@ from dockyard.health.checks import (
     storage_probe,
     tcp_probe,
 )
+from dockyard.metadata.engine import DatabaseUnavailable
 from dockyard.metadata.factory import open_store
 from dockyard.storage.filesystem import FilesystemDriver
 
@@ -169,7 +170,7 @@ async def test_database_probe(tmp_path: Path) -> None:
     # A PostgreSQL server that is not there.
     unreachable = await open_store(f"postgresql://u:p@127.0.0.1:{port}/db", migrate=False)
     try:
-        with pytest.raises(OSError, match=r"Connect call failed|refused"):
+        with pytest.raises(DatabaseUnavailable, match=r"Connect call failed|refused"):
             await database_probe(unreachable, 5.0)()
     finally:
         await unreachable.close()

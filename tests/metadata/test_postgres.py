@@ -10,17 +10,20 @@ import asyncio
 import contextlib
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ProgrammingError
 
 from contracts.metadata_suite import MetadataStoreContract, manifest
 from dockyard.metadata import engine as engine_module
 from dockyard.metadata.base import MetadataStore
-from dockyard.metadata.engine import AsyncDatabase, open_database
+from dockyard.metadata.engine import AsyncDatabase, DatabaseUnavailable, describe, open_database
 from dockyard.metadata.factory import open_store
 from dockyard.metadata.migrate import current_revision, head_revision, upgrade
 from dockyard.metadata.schema import metadata
@@ -150,5 +153,29 @@ async def test_warming_an_unreachable_database_gives_up_quietly(
     database = open_database("postgresql://postgres@127.0.0.1:9/nothing?timeout=1")
     try:
         await database.warm(2)
+    finally:
+        await database.close()
+
+
+async def test_a_database_out_of_reach_is_unavailable_not_an_error_of_the_statement(
+    database_url: str,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        gone = open_database(f"postgresql://postgres@127.0.0.1:{probe.getsockname()[1]}/x")
+        try:
+            with pytest.raises(DatabaseUnavailable, match="ConnectionRefusedError"):
+                await gone.read(text("SELECT 1"))
+            with pytest.raises(DatabaseUnavailable, match="ConnectionRefusedError"):
+                await gone.transaction(lambda conn: conn.exec_driver_sql("SELECT 1"))
+        finally:
+            await gone.close()
+    # A statement the server refuses is the statement's error, and says so.
+    database = open_database(database_url)
+    try:
+        with pytest.raises(ProgrammingError, match="no_such_table") as refused:
+            await database.read(text("SELECT * FROM no_such_table"))
+        assert not isinstance(refused.value, DatabaseUnavailable)
+        assert describe(refused.value).startswith("UndefinedTableError: relation ")
     finally:
         await database.close()

@@ -4,12 +4,13 @@ on a free port of 127.0.0.1. The server keeps everything in its memory; ``reset(
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -106,9 +107,10 @@ def _wait_ready(process: subprocess.Popen[bytes], endpoint: str) -> bool:
 
 
 @contextlib.contextmanager
-def s3_server() -> Iterator[S3Server]:
-    """Run a server for the duration of the block. A free port can be taken by someone else
-    before the server binds it, so a server that exits at once is retried on another."""
+def s3_server(env: Mapping[str, str] | None = None) -> Iterator[S3Server]:
+    """Run a server for the duration of the block, with ``env`` added to its environment
+    (moto's settings). A free port can be taken by someone else before the server binds it,
+    so a server that exits at once is retried on another."""
     with tempfile.TemporaryFile() as log:
         for _ in range(_ATTEMPTS):
             port = _free_port()
@@ -118,6 +120,7 @@ def s3_server() -> Iterator[S3Server]:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,  # a file, not a pipe: the server logs every request
+                env={**os.environ, **(env or {})},
             )
             try:
                 ready = _wait_ready(process, endpoint)

@@ -18,11 +18,14 @@ from dockyard.errors import (
     EndpointUnknown,
     RegistryError,
     SizeInvalid,
+    Unavailable,
     Unsupported,
 )
 from dockyard.events import context as event_context
+from dockyard.metadata.engine import DatabaseUnavailable
 from dockyard.observability.accesslog import SUBJECT_KEY
 from dockyard.reference import validate_name
+from dockyard.storage.base import StorageUnavailable
 
 __all__ = [
     "API_VERSION_HEADER",
@@ -38,10 +41,13 @@ __all__ = [
     "location",
     "registry_error_handler",
     "repository",
+    "unavailable_handler",
     "unexpected_error_handler",
 ]
 
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
+RETRY_AFTER_SECONDS = 5
+"""What a 503 for a database or object store out of reach asks clients to wait."""
 
 log = logging.getLogger("dockyard.api")
 
@@ -86,6 +92,19 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 async def disconnect_handler(request: Request, exc: Exception) -> Response:
     # The body ended before its Content-Length: nothing was kept; the answer may not arrive.
     return error_response(BlobUploadInvalid(message="request body ended early"))
+
+
+async def unavailable_handler(request: Request, exc: Exception) -> Response:
+    """A database or object store out of reach: 503, and a line for the operator. Whatever
+    the request began stays as it was (uploads resume, a manifest is in or not)."""
+    assert isinstance(exc, DatabaseUnavailable | StorageUnavailable)
+    what = "metadata database" if isinstance(exc, DatabaseUnavailable) else "blob storage"
+    log.warning("%s %s: %s unavailable: %s", request.method, request.url.path, what, exc)
+    error = Unavailable(
+        message=f"{what} unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+    return error_response(error)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:

@@ -53,7 +53,7 @@ async def get_blob(request: Request) -> Response | LocalFileResponse:
             return LocalFileResponse(location.local_path, location.size, headers, _OCTET_STREAM)
         headers["Content-Length"] = str(location.size)
         return StreamingResponse(
-            _guarded(blobs, location, 0, location.size, location.digest),
+            await _started(_guarded(blobs, location, 0, location.size, location.digest)),
             headers=headers,
             media_type=_OCTET_STREAM,
         )
@@ -62,7 +62,7 @@ async def get_blob(request: Request) -> Response | LocalFileResponse:
         headers["Content-Range"] = f"bytes {first}-{last}/{location.size}"
         headers["Content-Length"] = str(last - first + 1)
         return StreamingResponse(
-            _guarded(blobs, location, first, last - first + 1, location.digest),
+            await _started(_guarded(blobs, location, first, last - first + 1, location.digest)),
             status_code=206,
             headers=headers,
             media_type=_OCTET_STREAM,
@@ -93,6 +93,22 @@ async def get_blob(request: Request) -> Response | LocalFileResponse:
         headers=headers,
         media_type=f"multipart/byteranges; boundary={boundary}",
     )
+
+
+async def _started(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks``, its first chunk read before the response starts: a store that fails
+    before the first byte (the object gone, the store out of reach) fails the request with
+    a status of its own instead of a 200 cut short."""
+    first = await anext(aiter(chunks), None)
+
+    async def rest() -> AsyncIterator[bytes]:
+        if first is None:
+            return
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return rest()
 
 
 async def _guarded(

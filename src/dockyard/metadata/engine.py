@@ -8,6 +8,11 @@ A transaction is written once, as a plain function of a sync SQLAlchemy ``Connec
   event loop, the function itself is unaware of it.
 - SQLite (``sqlite:///relative/path``, ``sqlite:////absolute/path``) through the standard
   library's sqlite3, the whole transaction in one hop to a worker thread (see ``sqlite.py``).
+
+A PostgreSQL server that cannot be reached, drops the connection, is shutting down or starting
+up, or has no connection to spare raises :class:`DatabaseUnavailable` (the registry answers
+503 and tries again with the next request): a condition of the moment, unlike the errors of
+a statement. A transaction cut off that way may or may not have committed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Executable, Row
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dockyard.metadata.sqlite import SqliteDatabase
@@ -29,6 +36,8 @@ __all__ = [
     "WARM_POOL",
     "AsyncDatabase",
     "Database",
+    "DatabaseUnavailable",
+    "describe",
     "open_database",
 ]
 
@@ -38,11 +47,40 @@ WARM_POOL = 4
 """Connections each process opens at start-up (see ``Database.warm``)."""
 WARM_SECONDS = 10.0
 """How long warming the pool may take before it gives up (the database may be down)."""
+CONNECT_SECONDS = 10.0
+"""How long opening a PostgreSQL connection may take (asyncpg's default is a minute)."""
 
 log = logging.getLogger("dockyard.metadata")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached or gave up on the connection; try again later."""
+
+
+def _unavailable(error: BaseException) -> bool:
+    """Whether ``error`` (or one it was raised from) says the server was out of reach rather
+    than that a statement failed."""
+    import asyncpg
+
+    reasons = (
+        OSError,  # refused, unreachable, reset, name not resolved
+        TimeoutError,  # connecting took too long
+        PoolTimeout,  # every pooled connection busy for the pool's timeout
+        asyncpg.PostgresConnectionError,  # lost, or failed to open
+        asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+        asyncpg.TooManyConnectionsError,
+    )
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, reasons):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class Database(Protocol):
@@ -61,7 +99,8 @@ class Database(Protocol):
         **kwargs: P.kwargs,
     ) -> T:
         """Run ``body(connection, *args, **kwargs)`` in one transaction that may write:
-        committed when it returns, rolled back when it raises."""
+        committed when it returns, rolled back when it raises; :class:`DatabaseUnavailable`
+        when the database is out of reach."""
         ...
 
     async def read(
@@ -99,14 +138,24 @@ class AsyncDatabase:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        async with self._engine.begin() as conn:
-            return await conn.run_sync(body, *args, **kwargs)
+        try:
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(body, *args, **kwargs)
+        except Exception as error:
+            if _unavailable(error):
+                raise DatabaseUnavailable(describe(error)) from error
+            raise
 
     async def read(
         self, query: Executable, parameters: Mapping[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
-        async with self._engine.connect() as conn:
-            return (await conn.execute(query, parameters)).all()
+        try:
+            async with self._engine.connect() as conn:
+                return (await conn.execute(query, parameters)).all()
+        except Exception as error:
+            if _unavailable(error):
+                raise DatabaseUnavailable(describe(error)) from error
+            raise
 
     async def warm(self, connections: int) -> None:
         # A new PostgreSQL connection costs a backend fork, a handshake and asyncpg's setup
@@ -133,6 +182,18 @@ class AsyncDatabase:
         await self._engine.dispose()
 
 
+def describe(error: BaseException) -> str:
+    """The driver's own error, by name, and the first line of its message (SQLAlchemy's
+    wrappers add the statement and a link). Never the URL: it may hold a password."""
+    while True:
+        inner = error.orig if isinstance(error, DBAPIError) else error.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
 def open_database(url: str) -> Database:
     """The database at ``url``, configured for concurrent use by many processes. Nothing is
     connected until the first transaction or read."""
@@ -151,6 +212,7 @@ def open_database(url: str) -> Database:
             pool_pre_ping=True,
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_POOL_OVERFLOW,
+            connect_args={"timeout": CONNECT_SECONDS},
         )
         return AsyncDatabase(engine)
     raise ValueError(f"unsupported metadata database URL scheme: {parsed.drivername}")

@@ -9,7 +9,9 @@ Errors::
     StorageError
     ├── PathNotFound      the path does not exist
     ├── InvalidPath       the path breaks the grammar above
-    └── InvalidOffset     a read or write offset beyond the end of the content
+    ├── InvalidOffset     a read or write offset beyond the end of the content
+    └── StorageUnavailable  the store did not answer (unreachable, timed out, failing):
+                          nothing was changed that the caller must know of; try again later
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "PathNotFound",
     "StorageDriver",
     "StorageError",
+    "StorageUnavailable",
     "StorageWriter",
     "check_path",
 ]
@@ -34,6 +37,11 @@ __all__ = [
 
 class StorageError(Exception):
     """Root of the errors a driver raises."""
+
+
+class StorageUnavailable(StorageError):
+    """The store could not be reached or failed to answer: a condition of the moment (the
+    registry answers 503), not of the request."""
 
 
 class PathNotFound(StorageError):

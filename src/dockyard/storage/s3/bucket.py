@@ -7,7 +7,9 @@ so the event loop never waits on the network. S3's error responses become storag
     └── S3Error       a request the store refused or could not answer
         ├── Missing      no such key or multipart upload
         ├── Changed      the object changed under a conditional request
-        └── OutOfRange   a ranged read beyond the end of the object
+        ├── OutOfRange   a ranged read beyond the end of the object
+        └── S3Unavailable  no answer (connection refused or lost, timeout) or a 5xx, after
+                         retries (also a ``StorageUnavailable``)
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from dockyard.storage.base import StorageError
+from dockyard.storage.base import StorageError, StorageUnavailable
 from dockyard.storage.s3.parts import Part
 
 if TYPE_CHECKING:
@@ -40,7 +43,9 @@ __all__ = [
     "ObjectOptions",
     "OutOfRange",
     "S3Error",
+    "S3Unavailable",
     "error_for",
+    "translate",
 ]
 
 T = TypeVar("T")
@@ -70,9 +75,15 @@ class OutOfRange(S3Error):
     """A ranged read reaches beyond the end of the object."""
 
 
-def error_for(operation: str, code: str, message: str) -> S3Error:
-    """The storage error for S3's answer ``code`` to ``operation``."""
+class S3Unavailable(S3Error, StorageUnavailable):
+    """The store did not answer, or answered with a server error, on every attempt."""
+
+
+def error_for(operation: str, code: str, message: str, status: int = 0) -> S3Error:
+    """The storage error for S3's answer ``code`` (with HTTP ``status``) to ``operation``."""
     text = f"S3 {operation}: {code} {message}".rstrip()
+    if status >= 500:
+        return S3Unavailable(text, code)
     if code in _MISSING_CODES:
         return Missing(text, code)
     if code in _CHANGED_CODES:
@@ -82,9 +93,16 @@ def error_for(operation: str, code: str, message: str) -> S3Error:
     return S3Error(text, code)
 
 
-def _translate(exc: ClientError) -> S3Error:
-    error = exc.response.get("Error", {})
-    return error_for(exc.operation_name, str(error.get("Code", "")), str(error.get("Message", "")))
+def translate(exc: ClientError | BotoCoreError) -> S3Error:
+    """The storage error for what boto3 raised: S3's answer, or no answer at all."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+        return error_for(exc.operation_name, code, message, status)
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return S3Unavailable(f"S3: {exc}")
+    return S3Error(f"S3: {exc}")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -170,10 +188,8 @@ class Bucket:
         request to end, so the driver's view of an upload never misses a part it made."""
         try:
             return await run_sync(_Once(call), limiter=self._limiter)
-        except ClientError as exc:
-            raise _translate(exc) from exc
-        except BotoCoreError as exc:
-            raise S3Error(f"S3: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc) from exc
 
     # -- objects -------------------------------------------------------------------------------
 

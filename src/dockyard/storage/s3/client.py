@@ -28,10 +28,16 @@ def endpoint_url(regionendpoint: str | None, secure: bool) -> str | None:
 
 
 def make_client(
-    config: S3Config, session: boto3.session.Session | None = None, connections: int = 64
+    config: S3Config,
+    session: boto3.session.Session | None = None,
+    connections: int = 64,
+    attempts: int = 5,
+    timeout: float = 60.0,
 ) -> S3Client:
-    """A client for ``config``. Without ``accesskey`` and ``secretkey`` credentials come from
-    boto3's usual chain (environment, shared files, instance or task roles)."""
+    """A client for ``config``, making up to ``attempts`` tries of each request with
+    ``timeout`` seconds to connect and between reads. Without ``accesskey`` and ``secretkey``
+    credentials come from boto3's usual chain (environment, shared files, instance or task
+    roles)."""
     credentials: dict[str, Any] = {}
     if config.accesskey and config.secretkey:
         credentials = {
@@ -50,7 +56,9 @@ def make_client(
         use_fips_endpoint=config.usefipsendpoint,
         user_agent=config.useragent,
         max_pool_connections=connections,
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "max_attempts": attempts},
+        connect_timeout=timeout,
+        read_timeout=timeout,
         # Checksums only where the API demands them: many S3-compatible stores refuse the
         # trailing checksums boto3 sends by default, and the registry verifies digests itself.
         request_checksum_calculation="when_required",

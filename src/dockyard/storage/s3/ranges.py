@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from botocore.httpsession import get_cert_path
 
-from dockyard.storage.s3.bucket import OutOfRange, S3Error, error_for
+from dockyard.storage.s3.bucket import OutOfRange, S3Error, S3Unavailable, error_for
 
 __all__ = ["Interrupted", "RangeStream", "SocketRanges", "proxied", "ssl_context"]
 
@@ -144,7 +144,8 @@ class _Response(asyncio.Protocol):
             self._fail_status()
         elif not self.finished:
             if self._remaining < 0:
-                self._fail(_Retry(S3Error("S3 GetObject: connection closed before the body")))
+                closed = S3Unavailable("S3 GetObject: connection closed before the body")
+                self._fail(_Retry(closed))
             else:
                 received = self._expected - self._remaining
                 self._fail(
@@ -238,7 +239,7 @@ class _Response(asyncio.Protocol):
         code_match, message_match = _CODE.search(body), _MESSAGE.search(body)
         code = code_match.group(1).decode("utf-8", "replace") if code_match else str(status)
         message = message_match.group(1).decode("utf-8", "replace") if message_match else ""
-        error = error_for("GetObject", code, message)
+        error = error_for("GetObject", code, message, status)
         self._fail(_Retry(error) if status in _RETRY_STATUSES else error)
 
     def _fail(self, error: BaseException) -> None:
@@ -398,13 +399,14 @@ class SocketRanges:
                 await response.head
         except TimeoutError:
             response.close()
-            raise _Retry(S3Error(f"S3 GetObject: no response in {self._timeout:g} s")) from None
+            silent = S3Unavailable(f"S3 GetObject: no response in {self._timeout:g} s")
+            raise _Retry(silent) from None
         except ssl.SSLCertVerificationError as exc:
             response.close()
             raise S3Error(f"S3 GetObject: {exc}") from None
         except OSError as exc:
             response.close()
-            raise _Retry(S3Error(f"S3 GetObject: {exc}")) from None
+            raise _Retry(S3Unavailable(f"S3 GetObject: {exc}")) from None
         except BaseException:
             response.close()
             raise
