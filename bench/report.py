@@ -348,9 +348,9 @@ def growth_table(result: ScalingResult) -> str:
     return "\n".join(lines)
 
 
-def fill_table(result: ScalingResult) -> str:
+def fill_table(result: ScalingResult, database: str = "SQLite") -> str:
     lines = [
-        "| Filled to | Dockyard (MetadataStore API, SQLite) | Distribution (layout files) |",
+        f"| Filled to | Dockyard (MetadataStore API, {database}) | Distribution (layout files) |",
         "| ---: | ---: | ---: |",
     ]
     for count in result.sizes.counts:
@@ -382,13 +382,17 @@ def _ignored_n(result: ScalingResult) -> list[str]:
     return notes
 
 
-def render_scaling(result: ScalingResult, header: Sequence[str], cores: int) -> str:
+def render_scaling(
+    result: ScalingResult, header: Sequence[str], cores: int, database: str = "SQLite"
+) -> str:
+    """``database``: where Dockyard kept its metadata (SQLite, its default, or PostgreSQL)."""
     sizes = result.sizes
     parts = [
         "# Dockyard vs CNCF Distribution: listing pages as the registry grows",
         "",
         *header,
-        "- Both registries on filesystem storage (Dockyard with its default SQLite metadata), "
+        "- Both registries on filesystem storage (Dockyard with its metadata in "
+        f"{'its default SQLite' if database == 'SQLite' else database}), "
         "filled step by step to each size by direct writes: Dockyard's rows through its "
         "MetadataStore API, Distribution's link files in its storage layout. Every filled "
         "repository links one real layer and every filled tag one real manifest, both pushed "
@@ -412,7 +416,7 @@ def render_scaling(result: ScalingResult, header: Sequence[str], cores: int) -> 
         "",
         "Time to fill (the records added at each step):",
         "",
-        fill_table(result),
+        fill_table(result, database),
         "",
         f"Other load: the CPU share of all {cores} cores that went neither to the server nor "
         "to this harness over the timed requests (other processes, kernel work).",

@@ -24,6 +24,7 @@ import dataclasses
 import datetime
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -330,8 +331,17 @@ def _scaling(args: argparse.Namespace, specs: list[ServerSpec]) -> int:
     started_at = datetime.datetime.now().isoformat(timespec="seconds")
     load_start = _load()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-", dir=args.workdir) as work:
-        result = run_scaling(sizes, specs, Path(work), args.logs)
+    with contextlib.ExitStack() as stack:
+        temp = tempfile.TemporaryDirectory(prefix="bench-", dir=args.workdir)
+        work = Path(stack.enter_context(temp))
+        if args.database == "postgres":
+            postgres = Postgres(args.postgres)
+            postgres.check()
+            name = f"bench_scaling_{secrets.token_hex(4)}"
+            url = postgres.create(name)
+            stack.callback(postgres.drop, name)
+            specs = [dataclasses.replace(specs[0], database=url), *specs[1:]]
+        result = run_scaling(sizes, specs, work, args.logs)
     elapsed = time.monotonic() - started
     header = _common_header(
         started_at,
@@ -339,7 +349,8 @@ def _scaling(args: argparse.Namespace, specs: list[ServerSpec]) -> int:
         load_start,
         "listing scaling" + (" (--quick sizes)" if args.quick else ""),
     )
-    text = render_scaling(result, header, os.cpu_count() or 1)
+    database = "PostgreSQL" if args.database == "postgres" else "SQLite"
+    text = render_scaling(result, header, os.cpu_count() or 1, database)
     print(text)
     if args.output:
         args.output.write_text(text)
@@ -389,6 +400,13 @@ def main(argv: list[str] | None = None) -> int:
         help="time catalog and tag-list pages as both registries grow (filesystem storage)",
     )
     parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="with --scaling: Dockyard's metadata in SQLite (its default) or in a database "
+        "created (and dropped) on --postgres",
+    )
+    parser.add_argument(
         "--gc",
         action="store_true",
         help="time garbage collection on 10k and 100k manifests (filesystem storage)",
@@ -407,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.scaling and (args.storage != "filesystem" or args.rounds):
         parser.error("--scaling runs once, on filesystem storage: no --storage s3, no --rounds")
+    if args.database != "sqlite" and not args.scaling:
+        parser.error("--database applies to --scaling (--storage s3 always uses PostgreSQL)")
     if args.gc and (args.storage != "filesystem" or args.rounds or args.scaling):
         parser.error("--gc runs once, on filesystem storage: no --storage s3, --rounds, --scaling")
 

@@ -2,11 +2,12 @@
 ``tags/list`` takes with 1k, 10k and 100k repositories (and tags in one repository).
 
 Both registries run side by side on filesystem storage (Dockyard with its default SQLite
-metadata) and are filled step by step to each size with direct writes (see ``fill.py``). At
-each size four listings are timed on each: the first page (``n=100``) and the last page
-(``last=`` the name just before that page) of the catalog and of one repository's tags. The first
-answer to each is checked against the names written (and is not timed); then requests are
-timed one after another, for a second or so, and their median kept.
+metadata, or with ``--database postgres`` in a PostgreSQL database) and are filled step by step
+to each size with direct writes (see ``fill.py``). At each size four listings are timed on
+each: the first page (``n=100``) and the last page (``last=`` the name just before that page) of
+the catalog and of one repository's tags. The first answer to each is checked against the names
+written (and is not timed); then requests are timed one after another, for a second or so,
+and their median kept.
 """
 
 from __future__ import annotations
@@ -224,8 +225,9 @@ def _listings(count: int, page: int) -> dict[str, tuple[str, Check]]:
 
 def _filler(server: RunningServer, seed: Seed) -> Filler:
     if server.spec.name == "Dockyard":
-        # Dockyard's default metadata database, beside its blobs.
-        return DockyardFiller(f"sqlite:///{server.root / 'dockyard.db'}", seed)
+        # The database it was given, else its default one beside its blobs.
+        url = server.spec.database or f"sqlite:///{server.root / 'dockyard.db'}"
+        return DockyardFiller(url, seed)
     return DistributionFiller(server.root, seed)
 
 

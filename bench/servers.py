@@ -76,6 +76,8 @@ class ServerSpec:
     s3: S3Storage | None = None
     # CPU of the stores the server drives (S3 server, database backends).
     stores: StoreCpu | None = None
+    # Dockyard's database.url with filesystem storage (with S3, the S3Storage names it).
+    database: str | None = None
 
 
 def dockyard(command: str | None = None) -> ServerSpec:
@@ -127,6 +129,8 @@ class RunningServer:
         self.log_path = self.dir / "server.log"
         self.root = self.dir / "storage"
         config = spec.config(self.root, f"{HOST}:{self.port}", spec.s3)
+        if spec.database is not None:
+            config["database"] = {"url": spec.database}
         self.config_path = self.dir / "config.yml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self._proc: subprocess.Popen[bytes] | None = None

@@ -132,11 +132,26 @@ def test_quick_s3_run_reports_redirected_and_direct_pulls(tmp_path: Path) -> Non
     assert "| Store CPU (Dy / Dist) |" in header
 
 
-def test_quick_scaling_times_each_listing_at_each_size(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_quick_scaling_times_each_listing_at_each_size(tmp_path: Path, database: str) -> None:
     if shutil.which("docker-registry") is None:
         pytest.skip("needs docker-registry installed (see bench/README.md)")
+    if database == "postgres" and not _postgres_listening():
+        pytest.skip(f"needs PostgreSQL at {POSTGRES} (Debian postgresql)")
     raw = tmp_path / "raw.json"
-    report = _run(tmp_path, "--scaling", "--quick", "--json", str(raw))
+    report = _run(
+        tmp_path,
+        "--scaling",
+        "--quick",
+        "--database",
+        database,
+        "--postgres",
+        POSTGRES,
+        "--json",
+        str(raw),
+    )
+    store = "PostgreSQL" if database == "postgres" else "SQLite"
+    assert f"| Dockyard (MetadataStore API, {store}) |" in report
 
     rows = _table_rows(report, "| Listing | Size |")
     sizes = json.loads(raw.read_text())["sizes"]["counts"]

@@ -41,9 +41,11 @@ class Page:
 
 
 async def tags(metadata: MetadataStore, repository: str, page: Pagination) -> Page:
-    if not await metadata.repository_exists(repository):
+    found = await _page(page, lambda limit: metadata.list_tags(repository, limit, page.last))
+    # A tag proves the repository exists: only an empty page costs a second query.
+    if not found.items and not await metadata.repository_exists(repository):
         raise NameUnknown(detail={"name": repository})
-    return await _page(page, lambda limit: metadata.list_tags(repository, limit, page.last))
+    return found
 
 
 async def catalog(
