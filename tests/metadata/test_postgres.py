@@ -179,3 +179,45 @@ async def test_a_database_out_of_reach_is_unavailable_not_an_error_of_the_statem
         assert describe(refused.value).startswith("UndefinedTableError: relation ")
     finally:
         await database.close()
+
+
+async def _cut_connections(url: str) -> None:
+    """End every connection to the database at ``url``, as a restart of the server would."""
+    name = make_url(url).database
+    await _admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+
+
+async def test_pooled_connections_cut_while_resting_are_replaced_unseen(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE", 0.2)
+    database = open_database(database_url)
+    try:
+        await database.warm(3)
+        await _cut_connections(database_url)
+        await asyncio.sleep(0.3)  # they have rested: each is pinged before use
+        for _ in range(4):
+            assert (await database.read(text("SELECT 1")))[0][0] == 1
+        assert await database.transaction(lambda conn: conn.exec_driver_sql("SELECT 2").scalar())
+    finally:
+        await database.close()
+
+
+async def test_a_connection_cut_while_in_use_fails_one_request(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE", 3600.0)  # never pinged
+    database = open_database(database_url)
+    try:
+        await database.warm(3)
+        await _cut_connections(database_url)
+        with pytest.raises(DatabaseUnavailable):
+            await database.read(text("SELECT 1"))
+        # The pool replaced every connection opened before the failure: no second one fails.
+        for _ in range(4):
+            assert (await database.read(text("SELECT 1")))[0][0] == 1
+    finally:
+        await database.close()

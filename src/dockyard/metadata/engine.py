@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import Executable, Row, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -49,6 +50,9 @@ WARM_SECONDS = 10.0
 """How long warming the pool may take before it gives up (the database may be down)."""
 CONNECT_SECONDS = 10.0
 """How long opening a PostgreSQL connection may take (asyncpg's default is a minute)."""
+PING_AFTER_IDLE = 1.0
+"""A pooled connection that has rested this many seconds is pinged before use."""
+_RETURNED = "dockyard_returned"
 
 log = logging.getLogger("dockyard.metadata")
 
@@ -122,6 +126,9 @@ class AsyncDatabase:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # A read is one statement, which sees a snapshot of its own without a transaction
+        # around it: autocommit spares it a BEGIN and a ROLLBACK, two round trips of four.
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def engine(self) -> AsyncEngine:
@@ -150,7 +157,7 @@ class AsyncDatabase:
         self, query: Executable, parameters: Mapping[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
         try:
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 return (await conn.execute(query, parameters)).all()
         except Exception as error:
             if _unavailable(error):
@@ -194,6 +201,33 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Check a pooled connection before use once it has rested ``PING_AFTER_IDLE`` seconds:
+    the network, a proxy or a database restart may have cut it meanwhile. One in use moments
+    ago is trusted: a ping costs three round trips (SQLAlchemy's ``pool_pre_ping`` pinged
+    every time, more than half of what a read cost). A connection cut while in use fails its
+    request (503) and has the pool replace every connection opened before it."""
+    pool_events = engine.sync_engine
+
+    @event.listens_for(pool_events, "connect")
+    def connected(dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(pool_events, "checkin")
+    def returned(dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(pool_events, "checkout")
+    def taken(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_RETURNED, 0.0) < PING_AFTER_IDLE:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            # The pool drops this connection and checks out another (a new one if need be).
+            raise DisconnectionError(describe(error)) from error
+
+
 def open_database(url: str) -> Database:
     """The database at ``url``, configured for concurrent use by many processes. Nothing is
     connected until the first transaction or read."""
@@ -202,17 +236,16 @@ def open_database(url: str) -> Database:
     if backend == "sqlite":
         return SqliteDatabase(url)
     if backend == "postgresql":
-        # Connections may be cut by the network, a proxy or a database restart (pre-ping).
         # The pool keeps enough connections for a busy worker: with SQLAlchemy's default of 5
         # most requests opened and closed an overflow connection, costing PostgreSQL as much
         # CPU as the registry itself. 20 at most per process keeps 2 replicas x 2 workers
         # within PostgreSQL's default of 100 connections.
         engine = create_async_engine(
             parsed.set(drivername="postgresql+asyncpg"),
-            pool_pre_ping=True,
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_POOL_OVERFLOW,
             connect_args={"timeout": CONNECT_SECONDS},
         )
+        _ping_when_idle(engine)
         return AsyncDatabase(engine)
     raise ValueError(f"unsupported metadata database URL scheme: {parsed.drivername}")
