@@ -50,7 +50,8 @@ def check_config(config: str, offline: bool) -> None:
 
     Prints "ok", or each offending key path and exits with status 2.
     """
-    from dockyard.server import preflight, probe_database, probe_storage
+    from dockyard.server import preflight
+    from dockyard.store_checks import probe_database, probe_storage
 
     try:
         loaded = read_config(config, os.environ)

@@ -36,8 +36,6 @@ __all__ = [
     "granian_options",
     "preflight",
     "prepared",
-    "probe_database",
-    "probe_storage",
     "serve",
 ]
 
@@ -121,48 +119,6 @@ def _auth_problems(config: Config) -> list[Problem]:
     except AuthConfigError as exc:
         return [Problem(exc.path, exc.reason)]
     return []
-
-
-def probe_storage(config: Config) -> tuple[Problem | None, str | None]:
-    """Ask the object store whether the config reaches its bucket: the key at fault, or a
-    warning if the store could not be reached (it may be down; no key is known wrong)."""
-    if config.storage.s3 is None:
-        return None, None
-    from dockyard.storage.s3.bucket import S3Unavailable
-    from dockyard.storage.s3.probe import probe_bucket
-
-    try:
-        return probe_bucket(config.storage.s3), None
-    except S3Unavailable as exc:
-        return None, f"storage.s3: unavailable ({exc})"
-
-
-def probe_database(config: Config) -> tuple[Problem | None, str | None]:
-    """Connect to a PostgreSQL ``database.url``: the key at fault (credentials, database
-    name), or a warning if the server could not be reached. SQLite is a local file, made on
-    first use: nothing to ask."""
-    from dockyard.metadata.engine import DatabaseUnavailable, describe, open_database
-
-    url = config.database_url
-    if url.startswith("sqlite:"):
-        return None, None
-
-    async def ask() -> None:
-        from sqlalchemy import text
-
-        database = open_database(url)
-        try:
-            await database.read(text("SELECT 1"))
-        finally:
-            await database.close()
-
-    try:
-        asyncio.run(ask())
-    except DatabaseUnavailable as exc:
-        return None, f"database.url: unavailable ({exc})"
-    except Exception as exc:  # the message only: the URL may hold a password
-        return Problem("database.url", describe(exc)), None
-    return None, None
 
 
 def serve(config: Config, config_path: str | None) -> None:
@@ -274,6 +230,8 @@ def _migrate(config: Config) -> None:
 def _check_storage(config: Config) -> None:
     """Refuse to start on a bucket or credentials the store refuses, naming the key; start
     on a store out of reach (blob requests answer 503 until it answers)."""
+    from dockyard.store_checks import probe_storage
+
     problem, unavailable = probe_storage(config)
     if problem is not None:
         raise ServeError(str(problem))
