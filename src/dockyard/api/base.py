@@ -41,6 +41,7 @@ __all__ = [
     "location",
     "registry_error_handler",
     "repository",
+    "store_unavailable",
     "unavailable_handler",
     "unexpected_error_handler",
 ]
@@ -100,11 +101,14 @@ async def unavailable_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DatabaseUnavailable | StorageUnavailable)
     what = "metadata database" if isinstance(exc, DatabaseUnavailable) else "blob storage"
     log.warning("%s %s: %s unavailable: %s", request.method, request.url.path, what, exc)
-    error = Unavailable(
-        message=f"{what} unavailable",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    return error_response(store_unavailable(what))
+
+
+def store_unavailable(what: str) -> Unavailable:
+    """The 503 for a store out of reach: ``what`` (the metadata database, blob storage)."""
+    return Unavailable(
+        message=f"{what} unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
     )
-    return error_response(error)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:

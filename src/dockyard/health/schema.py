@@ -16,10 +16,9 @@ import logging
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dockyard.api.base import RETRY_AFTER_SECONDS, error_response
-from dockyard.errors import Unavailable
+from dockyard.api.base import error_response, store_unavailable
 from dockyard.health.endpoints import HEALTH_PATHS
-from dockyard.metadata.engine import DatabaseUnavailable
+from dockyard.metadata.engine import DatabaseUnavailable, describe
 
 __all__ = ["SchemaGate", "SchemaWait"]
 
@@ -49,7 +48,7 @@ class SchemaWait:
             except DatabaseUnavailable:
                 pass  # `serve` said so at start; the 503s are in the access log
             except Exception as error:  # the message only: the URL may hold a password
-                log.error("database.url: cannot bring the schema up to date: %s", error)
+                log.error("database.url: cannot bring the schema up to date: %s", describe(error))
             else:
                 self.ready = True
                 log.info("database.url: the database answers; the schema is up to date")
@@ -68,10 +67,7 @@ class SchemaGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self.wait.ready and scope["path"] not in HEALTH_PATHS:
-            error = Unavailable(
-                message="metadata database unavailable",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-            await error_response(error)(scope, receive, send)
+            response = error_response(store_unavailable("metadata database"))
+            await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

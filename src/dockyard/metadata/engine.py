@@ -18,9 +18,10 @@ a statement. A transaction cut off that way may or may not have committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Executable, Row, event
@@ -87,6 +88,18 @@ def _unavailable(error: BaseException) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def _outages_as_unavailable() -> Iterator[None]:
+    """Raise :class:`DatabaseUnavailable` for what the block raises because the server was out
+    of reach; let every other error through as it is."""
+    try:
+        yield
+    except Exception as error:
+        if _unavailable(error):
+            raise DatabaseUnavailable(describe(error)) from error
+        raise
+
+
 class Database(Protocol):
     """Where a store's transactions run. Bound to the event loop that first uses it."""
 
@@ -145,24 +158,16 @@ class AsyncDatabase:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        try:
+        with _outages_as_unavailable():
             async with self._engine.begin() as conn:
                 return await conn.run_sync(body, *args, **kwargs)
-        except Exception as error:
-            if _unavailable(error):
-                raise DatabaseUnavailable(describe(error)) from error
-            raise
 
     async def read(
         self, query: Executable, parameters: Mapping[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
-        try:
+        with _outages_as_unavailable():
             async with self._reader.connect() as conn:
                 return (await conn.execute(query, parameters)).all()
-        except Exception as error:
-            if _unavailable(error):
-                raise DatabaseUnavailable(describe(error)) from error
-            raise
 
     async def warm(self, connections: int) -> None:
         # A new PostgreSQL connection costs a backend fork, a handshake and asyncpg's setup
