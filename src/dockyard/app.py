@@ -31,7 +31,8 @@ from dockyard.core.policy import Policy
 from dockyard.core.registry import Registry
 from dockyard.errors import RegistryError
 from dockyard.events.service import EventService
-from dockyard.health.schema import SchemaGate, SchemaWait
+from dockyard.health.endpoints import Gate
+from dockyard.health.schema import SchemaWait
 from dockyard.hub.retention import purge_audit_forever
 from dockyard.hub.search import discovery
 from dockyard.hub.webhooks import Webhooks
@@ -197,7 +198,7 @@ def create_app(config: Config, schema_pending: bool = False) -> Starlette:
             Middleware(TrustedProxies, proxies=config.http.trustedproxies),
             *ops.middleware(
                 Middleware(StaticHeaders, headers=config.http.headers),
-                *([] if schema is None else [Middleware(SchemaGate, wait=schema)]),
+                *([] if schema is None else [Middleware(Gate, refusal=schema.refusal)]),
             ),
         ],
         exception_handlers={

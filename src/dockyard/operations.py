@@ -20,7 +20,7 @@ from dockyard.health.checks import (
     database_probe,
     storage_probe,
 )
-from dockyard.health.endpoints import HealthGate, health_routes
+from dockyard.health.endpoints import Gate, health_refusal, health_routes
 from dockyard.metadata.base import MetadataStore
 from dockyard.observability.accesslog import Observer, RequestLog, log_access
 from dockyard.observability.tracing import TracingMiddleware, open_tracing
@@ -80,7 +80,7 @@ class Operations:
             Middleware(RequestLog, observers=observers),
             *tracing,
             *inner,
-            Middleware(HealthGate, checks=self.checks),
+            Middleware(Gate, refusal=health_refusal(self.checks)),
         ]
 
     def routes(self) -> list[Route]:

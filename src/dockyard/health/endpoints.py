@@ -1,5 +1,6 @@
 """The health endpoints, answered without authentication (orchestrators and load balancers
-probe them), and the gate that turns a node away while a configured check fails.
+probe them), and the gate that turns other requests away while a configured check fails (or,
+see ``schema.py``, until a database that was away at start-up has its schema).
 
     GET /debug/health   Distribution's: a JSON map of each failing check to its reason;
                         200 when the map is empty, else 503
@@ -13,16 +14,26 @@ Distribution answers): creating the file of a ``health.file`` check drains the n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.api.base import error_response
-from dockyard.errors import Unavailable
+from dockyard.errors import RegistryError, Unavailable
 from dockyard.health.checks import HealthChecks
 
-__all__ = ["DEBUG_HEALTH", "HEALTH_PATHS", "HealthGate", "health_routes", "health_status"]
+__all__ = [
+    "DEBUG_HEALTH",
+    "HEALTH_PATHS",
+    "Gate",
+    "Refusal",
+    "health_refusal",
+    "health_routes",
+    "health_status",
+]
 
 DEBUG_HEALTH = "/debug/health"
 HEALTH_PATHS = frozenset({DEBUG_HEALTH, "/healthz", "/readyz"})
@@ -55,22 +66,32 @@ def health_routes(checks: HealthChecks, readiness: HealthChecks) -> list[Route]:
     ]
 
 
-class HealthGate:
-    """Pure ASGI middleware: 503 for everything but the health endpoints while a check
-    fails. Reading the checks' state is a few attribute reads, not a check."""
+Refusal = Callable[[], RegistryError | None]
+"""What every request but the health endpoints gets for now, or None to let it through."""
 
-    def __init__(self, app: ASGIApp, checks: HealthChecks) -> None:
+
+class Gate:
+    """Pure ASGI middleware: while ``refusal()`` names an error, every request but the health
+    endpoints gets it. A refusal reads state kept by a background task: it checks nothing
+    itself."""
+
+    def __init__(self, app: ASGIApp, refusal: Refusal) -> None:
         self.app = app
-        self.checks = checks
+        self.refusal = refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and self.checks.checks
-            and scope["path"] not in HEALTH_PATHS
-            and self.checks.failing()
-        ):
-            response = error_response(Unavailable(DETAIL))
-            await response(scope, receive, send)
-            return
+        if scope["type"] == "http" and scope["path"] not in HEALTH_PATHS:
+            error = self.refusal()
+            if error is not None:
+                await error_response(error)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+def health_refusal(checks: HealthChecks) -> Refusal:
+    """503 while a configured check fails (Distribution's answer)."""
+
+    def refusal() -> RegistryError | None:
+        return Unavailable(DETAIL) if checks.checks and checks.failing() else None
+
+    return refusal

@@ -14,13 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from dockyard.api.base import error_response, store_unavailable
-from dockyard.health.endpoints import HEALTH_PATHS
+from dockyard.api.base import store_unavailable
+from dockyard.errors import RegistryError
 from dockyard.metadata.engine import DatabaseUnavailable, describe
 
-__all__ = ["SchemaGate", "SchemaWait"]
+__all__ = ["SchemaWait"]
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 10.0
@@ -32,16 +30,19 @@ log = logging.getLogger("dockyard.health")
 class SchemaWait:
     """Migrates the database at ``url`` as soon as it answers; ``ready`` once it has."""
 
-    def __init__(self, url: str, first_delay: float = FIRST_DELAY) -> None:
+    def __init__(self, url: str) -> None:
         self._url = url
-        self._first_delay = first_delay
         self.ready = False
+
+    def refusal(self) -> RegistryError | None:
+        """For the health endpoints' ``Gate``: 503 until the schema is up to date."""
+        return None if self.ready else store_unavailable("metadata database")
 
     async def run(self) -> None:
         # Imported here: Alembic is needed only on this path.
         from dockyard.metadata import migrate
 
-        delay = self._first_delay
+        delay = FIRST_DELAY
         while True:
             try:
                 await migrate.upgrade(self._url)
@@ -55,19 +56,3 @@ class SchemaWait:
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_DELAY)
-
-
-class SchemaGate:
-    """Pure ASGI middleware: 503 for everything but the health endpoints until ``wait`` is
-    ready."""
-
-    def __init__(self, app: ASGIApp, wait: SchemaWait) -> None:
-        self.app = app
-        self.wait = wait
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self.wait.ready and scope["path"] not in HEALTH_PATHS:
-            response = error_response(store_unavailable("metadata database"))
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
