@@ -15,13 +15,17 @@ _BUFFER = 1 << 16
 
 class TcpProxy:
     """Forwards ``127.0.0.1:port`` to ``target``. ``cut()`` drops every open connection and
-    refuses new ones (nothing listens on the port); ``restore()`` listens again."""
+    refuses new ones (nothing listens on the port); ``restore()`` listens again. ``stall()``
+    keeps every connection open, and accepts new ones, but forwards nothing (a partition, or
+    a frozen host) until ``flow()``."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
@@ -61,6 +65,13 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+        self._flowing.set()  # stalled pumps find their sockets closed, and end
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def flow(self) -> None:
+        self._flowing.set()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -86,6 +97,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(_BUFFER):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,6 +125,33 @@ def test_database_outage_mid_run(
         response = client.request("PUT", client.resolve(location, digest=digest_of(data)))
         assert response.status_code == 201, response.text
         assert client.get_blob(repo, digest_of(data)).content == data
+
+
+def test_database_that_stops_answering(
+    database: tuple[str, TcpProxy], registry_factory: ServerFactory
+) -> None:
+    """A partition, or a frozen host: the connections stay open and nothing comes back.
+    Requests get 503 once the URL's timeouts run out, not when TCP gives up."""
+    url, proxy = database
+    server = registry_factory({"database": {"url": f"{url}?timeout=1&command_timeout=1"}})
+    repo = "outage/stalled"
+    with server.client() as client:
+        first = _image(client, repo)
+        client.push_manifest(repo, "v1", first)
+        second = _image(client, repo)
+
+        proxy.stall()
+        started = time.monotonic()
+        assert_unavailable(client.get_manifest(repo, "v1"), DATABASE_DOWN)
+        assert_unavailable(client.put_manifest(repo, "v2", second), DATABASE_DOWN)
+        assert time.monotonic() - started < 20
+        assert f"{DATABASE_DOWN}: TimeoutError" in server.stderr()
+
+        proxy.flow()
+        assert client.get_manifest(repo, "v1").content == first
+        assert client.request("GET", f"/v2/{repo}/tags/list").json()["tags"] == ["v1"]
+        client.push_manifest(repo, "v2", second)
+        assert client.get_manifest(repo, "v2").content == second
 
 
 def test_database_out_of_reach_at_start(

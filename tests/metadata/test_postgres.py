@@ -221,3 +221,43 @@ async def test_a_connection_cut_while_in_use_fails_one_request(
             assert (await database.read(text("SELECT 1")))[0][0] == 1
     finally:
         await database.close()
+
+
+async def test_a_database_that_stops_answering_is_unavailable_in_bounded_time(
+    database_url: str,
+) -> None:
+    from tcp_proxy import TcpProxy
+
+    parsed = make_url(database_url)
+    with TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432) as proxy:
+        through = parsed.set(host="127.0.0.1", port=proxy.port, query={"timeout": "1"})
+        database = open_database(
+            through.render_as_string(hide_password=False), statement_timeout=0.5
+        )
+        try:
+            await database.warm(2)
+            assert (await database.read(text("SELECT 1")))[0][0] == 1
+            proxy.stall()  # connections stay open; nothing comes back
+            # Without the limits each would wait for TCP to give up, many minutes later.
+            async with asyncio.timeout(10):
+                with pytest.raises(DatabaseUnavailable, match="TimeoutError"):
+                    await database.read(text("SELECT 1"))
+                with pytest.raises(DatabaseUnavailable, match="TimeoutError"):
+                    await database.transaction(lambda conn: conn.exec_driver_sql("SELECT 1"))
+            proxy.flow()
+            # The timed-out connections were discarded: the next ones are fresh and answer.
+            for _ in range(3):
+                assert (await database.read(text("SELECT 1")))[0][0] == 1
+        finally:
+            await database.close()
+
+
+def test_the_urls_timeouts_override_the_defaults() -> None:
+    url = make_url("postgresql://u@h/d?timeout=2.5&command_timeout=7&sslmode=disable")
+    stripped, chosen = engine_module._timeouts(url, 3.0)
+    assert chosen == {"timeout": 2.5, "command_timeout": 7.0}
+    assert stripped.query == {"sslmode": "disable"}
+    stripped, chosen = engine_module._timeouts(make_url("postgresql://u@h/d"), None)
+    assert chosen == {"timeout": engine_module.CONNECT_SECONDS, "command_timeout": None}
+    with pytest.raises(ValueError, match=r"command_timeout in database\.url must be a number"):
+        open_database("postgresql://u@h/d?command_timeout=soon")

@@ -9,10 +9,10 @@ A transaction is written once, as a plain function of a sync SQLAlchemy ``Connec
 - SQLite (``sqlite:///relative/path``, ``sqlite:////absolute/path``) through the standard
   library's sqlite3, the whole transaction in one hop to a worker thread (see ``sqlite.py``).
 
-A PostgreSQL server that cannot be reached, drops the connection, is shutting down or starting
-up, or has no connection to spare raises :class:`DatabaseUnavailable` (the registry answers
-503 and tries again with the next request): a condition of the moment, unlike the errors of
-a statement. A transaction cut off that way may or may not have committed.
+A PostgreSQL server that cannot be reached, drops the connection, stops answering, is shutting
+down or starting up, or has no connection to spare raises :class:`DatabaseUnavailable` (the
+registry answers 503 and tries again with the next request): a condition of the moment, unlike
+the errors of a statement. A transaction cut off that way may or may not have committed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Executable, Row, event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -50,7 +50,14 @@ WARM_POOL = 4
 WARM_SECONDS = 10.0
 """How long warming the pool may take before it gives up (the database may be down)."""
 CONNECT_SECONDS = 10.0
-"""How long opening a PostgreSQL connection may take (asyncpg's default is a minute)."""
+"""How long opening a PostgreSQL connection may take (asyncpg's default is a minute); the
+URL's ``timeout`` parameter overrides it."""
+STATEMENT_SECONDS = 10.0
+"""How long a statement may wait for PostgreSQL's answer; the URL's ``command_timeout``
+parameter overrides it. Without a limit, a server that stops answering without closing the
+connection (a network partition, a frozen host) holds requests until TCP gives up, a quarter
+of an hour later. The registry's statements take milliseconds; garbage collection works in
+batches."""
 PING_AFTER_IDLE = 1.0
 """A pooled connection that has rested this many seconds is pinged before use."""
 _RETURNED = "dockyard_returned"
@@ -199,10 +206,13 @@ def describe(error: BaseException) -> str:
     wrappers add the statement and a link). Never the URL: it may hold a password."""
     while True:
         inner = error.orig if isinstance(error, DBAPIError) else error.__cause__
-        if not isinstance(inner, BaseException):
+        # asyncio's timeouts raise TimeoutError from the CancelledError that ended the wait.
+        if not isinstance(inner, BaseException) or isinstance(inner, asyncio.CancelledError):
             break
         error = inner
     text = str(error).strip().splitlines()
+    if not text and isinstance(error, TimeoutError):
+        text = ["no answer in time"]
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
@@ -233,9 +243,26 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             raise DisconnectionError(describe(error)) from error
 
 
-def open_database(url: str) -> Database:
+def _timeouts(url: URL, statements: float | None) -> tuple[URL, dict[str, float | None]]:
+    """asyncpg's ``timeout`` (to connect) and ``command_timeout`` (per statement): the URL's
+    own, as numbers, else ours; and the URL without them."""
+    chosen: dict[str, float | None] = {"timeout": CONNECT_SECONDS, "command_timeout": statements}
+    query = dict(url.query)
+    for name in chosen:
+        if name in query:
+            value = query.pop(name)
+            try:
+                chosen[name] = float(value if isinstance(value, str) else value[-1])
+            except ValueError:
+                raise ValueError(f"{name} in database.url must be a number of seconds") from None
+    return url.set(query=query), chosen
+
+
+def open_database(url: str, *, statement_timeout: float | None = STATEMENT_SECONDS) -> Database:
     """The database at ``url``, configured for concurrent use by many processes. Nothing is
-    connected until the first transaction or read."""
+    connected until the first transaction or read. ``statement_timeout`` (seconds, or None
+    for no limit) bounds the wait for each PostgreSQL statement's answer, unless the URL says
+    otherwise (see :data:`STATEMENT_SECONDS`)."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -245,11 +272,12 @@ def open_database(url: str) -> Database:
         # most requests opened and closed an overflow connection, costing PostgreSQL as much
         # CPU as the registry itself. 20 at most per process keeps 2 replicas x 2 workers
         # within PostgreSQL's default of 100 connections.
+        parsed, timeouts = _timeouts(parsed, statement_timeout)
         engine = create_async_engine(
             parsed.set(drivername="postgresql+asyncpg"),
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_POOL_OVERFLOW,
-            connect_args={"timeout": CONNECT_SECONDS},
+            connect_args=timeouts,
         )
         _ping_when_idle(engine)
         return AsyncDatabase(engine)

@@ -54,7 +54,9 @@ def _current(connection: Connection) -> str | None:
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema of the database at ``url`` up to ``revision``."""
-    database = open_database(url)
+    # No limit per statement: rewriting a large table, or waiting for another process's
+    # upgrade to finish, may take minutes.
+    database = open_database(url, statement_timeout=None)
     try:
         await database.transaction(_upgrade, revision)
     finally:
