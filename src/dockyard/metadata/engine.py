@@ -79,7 +79,7 @@ def _unavailable(error: BaseException) -> bool:
 
     reasons = (
         OSError,  # refused, unreachable, reset, name not resolved
-        TimeoutError,  # connecting took too long
+        TimeoutError,  # no connection, or no answer to a statement, in time
         PoolTimeout,  # every pooled connection busy for the pool's timeout
         asyncpg.PostgresConnectionError,  # lost, or failed to open
         asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
