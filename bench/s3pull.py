@@ -1,21 +1,21 @@
-"""Paired blob pulls from S3 storage with redirects off, repeated: a quicker, steadier look at
-one row pair of ``run.py --storage s3`` while working on the read path.
+"""Paired blob pulls from S3 storage with redirects off (or on), repeated: a quicker, steadier
+look at one row pair of ``run.py --storage s3`` while working on the read path.
 
     python bench/s3pull.py [--rounds 5] [--size-mib 64] [--clients 8] [--repeats 3] [--hold]
-                           [--distinct] [--only one|many]
+                           [--distinct] [--only one|many] [--redirect]
                            [--baseline-cmd "env PYTHONPATH=/tmp/old/src python -m dockyard serve"]
 
 Both registries start once over one moto server (Dockyard on PostgreSQL) with
-``storage.redirect.disable: true``; one blob is pushed to each. Each round then pulls it with one
-client (``--repeats`` times in a row) and with ``--clients`` clients at once, on each registry
-in turn, alternating which goes first. It prints each pair, its ratio (Dockyard /
-Distribution) and the CPU seconds spent per GiB by each server and by moto, then the median
-ratios. All clients pull the same blob, whose concurrent reads Dockyard shares; with
-``--distinct`` each client pulls a blob of its own (pushed at the start), so that nothing is
-shared. ``--baseline-cmd`` adds a third server, another Dockyard (say, the code before a change)
-over the same bucket and database, measured in the same rounds and paired with Distribution
-the same way. ``--hold`` keeps the servers running after the push and prints their pids (for a
-profiler), until Enter is pressed.
+``storage.redirect.disable: true`` (``false`` with ``--redirect``); one blob is pushed to each.
+Each round then pulls it with one client (``--repeats`` times in a row) and with ``--clients``
+clients at once, on each registry in turn, alternating which goes first. It prints each pair,
+its ratio (Dockyard / Distribution) and the CPU seconds spent per GiB by each server and by
+moto, then the median ratios. All clients pull the same blob, whose concurrent reads Dockyard
+shares; with ``--distinct`` each client pulls a blob of its own (pushed at the start), so that
+nothing is shared. ``--baseline-cmd`` adds a third server, another Dockyard (say, the code
+before a change) over the same bucket and database, measured in the same rounds and paired with
+Distribution the same way. ``--hold`` keeps the servers running after the push and prints
+their pids (for a profiler), until Enter is pressed.
 """
 
 from __future__ import annotations
@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="in the pull by many clients, each pulls a blob of its own (nothing shared)",
     )
+    parser.add_argument(
+        "--redirect",
+        action="store_true",
+        help="redirects on: each pull is the 307 and the client's GET of the presigned URL",
+    )
     parser.add_argument("--dockyard-cmd", help="command that serves Dockyard")
     parser.add_argument("--baseline-cmd", help="command that serves a second Dockyard")
     args = parser.parse_args(argv)
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         for spec, storage in specs:
             spec = dataclasses.replace(
                 spec,
-                s3=dataclasses.replace(storage, redirect=False),
+                s3=dataclasses.replace(storage, redirect=args.redirect),
                 stores=StoreCpu(moto.pid, storage.database, postmaster),
             )
             server = st.enter_context(RunningServer(spec, work))
@@ -111,15 +116,15 @@ def main(argv: list[str] | None = None) -> int:
                 got: dict[str, Measurement] = {}
                 for server in order:
                     if kind == "one":
-                        got[server.spec.name] = pull_one(server, blob, args.repeats, False)
+                        got[server.spec.name] = pull_one(server, blob, args.repeats, args.redirect)
                         gib = args.repeats * blob.size / (1 << 30)
                     elif distinct:
                         got[server.spec.name] = pull_together(
-                            server, "bench/distinct", distinct, False, 1
+                            server, "bench/distinct", distinct, args.redirect, 1
                         )
                         gib = sum(each.size for each in distinct) / (1 << 30)
                     else:
-                        got[server.spec.name] = pull_many(server, blob, args.clients, False)
+                        got[server.spec.name] = pull_many(server, blob, args.clients, args.redirect)
                         gib = args.clients * blob.size / (1 << 30)
                 base = got["Distribution"].value
                 mine = [name for name in got if name != "Distribution"]
