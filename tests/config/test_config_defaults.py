@@ -156,6 +156,7 @@ def test_s3_defaults(tmp_path: Path) -> None:
     assert s3.multipartcopychunksize == 32 * 1024 * 1024
     assert s3.multipartcopymaxconcurrency == 100
     assert s3.multipartcopythresholdsize == 32 * 1024 * 1024
+    assert (s3.dialtimeout, s3.readtimeout) == (5.0, 60.0)
     assert (s3.rootdirectory, s3.storageclass, s3.objectacl, s3.loglevel) == (
         "",
         "STANDARD",

@@ -65,6 +65,14 @@ def _refusal(tmp_path: Path, text: str) -> ConfigError:
             "storage:\n  s3:\n    bucket: b\n    region: r\n    storageclass: COLD\n",
             "storage.s3.storageclass",
         ),
+        (
+            "storage:\n  s3:\n    bucket: b\n    region: r\n    dialtimeout: 0s\n",
+            "storage.s3.dialtimeout",
+        ),
+        (
+            "storage:\n  s3:\n    bucket: b\n    region: r\n    readtimeout: soon\n",
+            "storage.s3.readtimeout: invalid duration 'soon'",
+        ),
         ("storage:\n  filesystem:\n    maxthreads: 10\n", "storage.filesystem.maxthreads"),
         ("storage:\n  filesystem:\n    rootdirectory: [a]\n", "storage.filesystem.rootdirectory"),
         # Values.

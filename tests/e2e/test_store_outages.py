@@ -178,8 +178,13 @@ def test_database_out_of_reach_at_start(
 
 
 def _s3_registry(
-    s3: S3Server, proxy: TcpProxy, tmp_path: Path, registry_factory: ServerFactory
+    s3: S3Server,
+    proxy: TcpProxy,
+    tmp_path: Path,
+    registry_factory: ServerFactory,
+    **keys: object,
 ) -> RegistryServer:
+    """A registry on a fresh bucket reached through ``proxy``, with ``keys`` in ``storage.s3``."""
     bucket = f"dockyard-{uuid.uuid4().hex[:12]}"
     s3.client().create_bucket(Bucket=bucket)
     section = s3.section(bucket, regionendpoint=f"http://127.0.0.1:{proxy.port}")
@@ -187,7 +192,7 @@ def _s3_registry(
         {
             "storage": {
                 "filesystem": None,
-                "s3": {**section, "chunksize": 5 << 20},
+                "s3": {**section, "chunksize": 5 << 20, **keys},
                 "redirect": {"disable": True},
             },
             "database": {"url": f"sqlite:///{tmp_path / 'meta.db'}"},
@@ -229,6 +234,47 @@ def test_object_store_outage_mid_run(
             response = client.request("PUT", client.resolve(location, digest=digest))
             assert response.status_code == 201, response.text
             assert client.get_blob(repo, digest).content == data
+
+
+def test_object_store_that_stops_answering(
+    s3: S3Server, tmp_path: Path, registry_factory: ServerFactory
+) -> None:
+    """The store's connections stay open and nothing comes back: each request gets 503 once
+    its tries have each waited ``readtimeout``; what the requests sent arrives late, once the
+    store answers again, and changes nothing that was committed."""
+    endpoint = urlsplit(s3.endpoint)
+    with TcpProxy(endpoint.hostname or "127.0.0.1", endpoint.port or 80) as proxy:
+        server = _s3_registry(
+            s3, proxy, tmp_path, registry_factory, dialtimeout="1s", readtimeout="1s"
+        )
+        repo = "outage/s3-stalled"
+        large, small = os.urandom(3 << 20), os.urandom(1024)
+        with server.client() as client:
+            large_digest = client.push_blob(repo, large)
+            small_digest = client.push_blob(repo, small)
+            parts = [os.urandom(4096), os.urandom(4096), os.urandom(4096)]
+            location = _patch(client, client.start_upload(repo).headers["Location"], parts[0], 0)
+
+            proxy.stall()
+            started = time.monotonic()
+            assert_unavailable(client.get_blob(repo, large_digest), STORAGE_DOWN)
+            assert_unavailable(client.get_blob(repo, small_digest), STORAGE_DOWN)
+            assert_unavailable(client.patch_chunk(location, parts[1], 4096), STORAGE_DOWN)
+            # Three tries of a second each, and their backoff, per request: not TCP's minutes.
+            assert time.monotonic() - started < 45
+            assert f"{STORAGE_DOWN}:" in server.stderr()
+
+            proxy.flow()
+            assert client.get_blob(repo, large_digest).content == large
+            assert client.get_blob(repo, small_digest).content == small
+            status = client.request("GET", client.resolve(location))
+            assert status.headers["Range"] == "0-4095"
+            # Other bytes than the refused chunk's: a late write of that one would show.
+            location = _patch(client, location, parts[2], 4096)
+            data = parts[0] + parts[2]
+            response = client.request("PUT", client.resolve(location, digest=digest_of(data)))
+            assert response.status_code == 201, response.text
+            assert client.get_blob(repo, digest_of(data)).content == data
 
 
 def test_object_store_out_of_reach_at_start(

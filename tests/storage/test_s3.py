@@ -17,9 +17,10 @@ import httpx
 import pytest
 
 from contracts.storage_suite import MiB, StorageDriverContract, walk_all
+from dockyard.config.storage import S3Config
 from dockyard.storage.base import InvalidOffset, PathNotFound, StorageDriver, StorageError
 from dockyard.storage.s3 import REDIRECT_SECONDS, S3Driver, S3Error
-from dockyard.storage.s3.client import endpoint_url
+from dockyard.storage.s3.client import ATTEMPTS, endpoint_url, make_client
 from storage.s3server import S3Server
 
 if TYPE_CHECKING:
@@ -398,6 +399,20 @@ def test_endpoint_without_a_scheme() -> None:
     assert endpoint_url("minio:9000", secure=True) == "https://minio:9000"
     assert endpoint_url("http://minio:9000", secure=True) == "http://minio:9000"
     assert endpoint_url(None, secure=True) is None
+
+
+def test_client_timeouts_and_attempts_follow_the_config() -> None:
+    config = S3Config(bucket="b", region="r", dialtimeout=1.5, readtimeout=120)
+    client = make_client(config)
+    capped = make_client(config, most=10)
+    try:
+        settings = client.meta.config
+        assert (settings.connect_timeout, settings.read_timeout) == (1.5, 120)
+        assert settings.retries == {"mode": "standard", "total_max_attempts": ATTEMPTS}
+        assert (capped.meta.config.connect_timeout, capped.meta.config.read_timeout) == (1.5, 10)
+    finally:
+        client.close()
+        capped.close()
 
 
 async def test_from_config(s3: S3Server, client: S3Client, bucket: str) -> None:

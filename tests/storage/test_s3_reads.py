@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import hashlib
 import random
+import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,8 @@ import pytest
 from certificates import self_signed
 from dockyard.storage.base import InvalidOffset, PathNotFound
 from dockyard.storage.s3 import S3Driver, S3Error
-from dockyard.storage.s3.bucket import Changed, Missing
+from dockyard.storage.s3.bucket import Changed, Missing, S3Unavailable
+from dockyard.storage.s3.client import ATTEMPTS
 from dockyard.storage.s3.driver import _READ_CHUNK
 from dockyard.storage.s3.ranges import SocketRanges, ssl_context
 
@@ -241,7 +244,53 @@ async def test_persistent_server_errors_give_up() -> None:
     async with store(handler) as (ranges, requests):
         with pytest.raises(S3Error, match="S3 GetObject: 500"):
             await ranges.open("key", 0, 100, '"e"')
-    assert len(requests) == 4
+    assert len(requests) == ATTEMPTS
+
+
+async def test_a_store_that_does_not_answer_times_out_on_every_attempt() -> None:
+    async def handler(_: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await asyncio.sleep(5)
+
+    async with store(handler) as (ranges, requests):
+        started = time.monotonic()
+        with pytest.raises(S3Unavailable, match=r"no response in 0\.5 s"):
+            await ranges.open("key", 0, 100, '"e"')
+    assert len(requests) == ATTEMPTS
+    assert time.monotonic() - started < ATTEMPTS * 0.5 + 2
+
+
+@contextlib.contextmanager
+def refusing_to_connect() -> Iterator[int]:
+    """A port whose connects hang, as behind a firewall that drops them: a listener that
+    accepts nothing, its backlog filled, so the kernel drops further SYNs."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+async def test_a_store_that_takes_no_connections_times_out() -> None:
+    with refusing_to_connect() as port:
+
+        async def presign(key: str) -> str:
+            return f"http://127.0.0.1:{port}/bucket/{key}"
+
+        ranges = SocketRanges(presign, None, dial=0.3, timeout=30)
+        started = time.monotonic()
+        with pytest.raises(S3Unavailable, match=r"no connection in 0\.3 s"):
+            await ranges.open("key", 0, 100, '"e"')
+        # The dial timeout, not the (long) read timeout, bounds each attempt.
+        assert time.monotonic() - started < ATTEMPTS * 0.3 + 2
 
 
 @pytest.mark.parametrize(

@@ -97,6 +97,9 @@ class S3Config(Model):
     usedualstack: bool = False
     accelerate: bool = False
     usefipsendpoint: bool = False
+    # Dockyard's own (Distribution has none): how long a silent store may hold a request.
+    dialtimeout: Annotated[Duration, Field(gt=0)] = 5.0
+    readtimeout: Annotated[Duration, Field(gt=0)] = 60.0
     objectacl: Literal[
         "private",
         "public-read",

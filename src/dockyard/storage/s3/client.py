@@ -12,10 +12,14 @@ from dockyard.config.storage import S3Config
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
-__all__ = ["DEFAULT_REGION", "endpoint_url", "make_client"]
+__all__ = ["ATTEMPTS", "DEFAULT_REGION", "endpoint_url", "make_client"]
 
 DEFAULT_REGION = "us-east-1"
 """What S3-compatible stores expect when only ``regionendpoint`` is configured."""
+
+ATTEMPTS = 3
+"""Tries of each request: the AWS SDKs' default, which bounds how long a silent store holds a
+request (each try waits ``readtimeout`` at most)."""
 
 
 def endpoint_url(regionendpoint: str | None, secure: bool) -> str | None:
@@ -31,13 +35,13 @@ def make_client(
     config: S3Config,
     session: boto3.session.Session | None = None,
     connections: int = 64,
-    attempts: int = 5,
-    timeout: float = 60.0,
+    attempts: int = ATTEMPTS,
+    most: float | None = None,
 ) -> S3Client:
-    """A client for ``config``, making up to ``attempts`` tries of each request with
-    ``timeout`` seconds to connect and between reads. Without ``accesskey`` and ``secretkey``
-    credentials come from boto3's usual chain (environment, shared files, instance or task
-    roles)."""
+    """A client for ``config``, making up to ``attempts`` tries of each request, each allowed
+    ``dialtimeout`` to connect and ``readtimeout`` between reads (or ``most`` seconds, if
+    shorter). Without ``accesskey`` and ``secretkey`` credentials come from boto3's usual
+    chain (environment, shared files, instance or task roles)."""
     credentials: dict[str, Any] = {}
     if config.accesskey and config.secretkey:
         credentials = {
@@ -56,9 +60,9 @@ def make_client(
         use_fips_endpoint=config.usefipsendpoint,
         user_agent=config.useragent,
         max_pool_connections=connections,
-        retries={"mode": "standard", "max_attempts": attempts},
-        connect_timeout=timeout,
-        read_timeout=timeout,
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        connect_timeout=min(config.dialtimeout, most or config.dialtimeout),
+        read_timeout=min(config.readtimeout, most or config.readtimeout),
         # Checksums only where the API demands them: many S3-compatible stores refuse the
         # trailing checksums boto3 sends by default, and the registry verifies digests itself.
         request_checksum_calculation="when_required",

@@ -127,10 +127,13 @@ class S3Driver:
         owns_client: bool = False,
         direct_reads: bool = True,
         verify: bool | str | None = None,
+        dial_timeout: float = 5.0,
+        read_timeout: float = 60.0,
     ) -> None:
         """``direct_reads``: stream large reads on the event loop's own sockets (see
         ``ranges``) rather than through boto3, unless the endpoint is behind a proxy from the
-        environment. ``verify``: their TLS verification, as boto3's argument of that name."""
+        environment. ``verify``, ``dial_timeout`` and ``read_timeout``: for those sockets, as
+        the client's own settings of those names."""
         if not MIN_PART_SIZE <= chunksize <= MAX_PART_SIZE:
             raise ValueError(f"chunksize must be between {MIN_PART_SIZE} and {MAX_PART_SIZE}")
         if not MIN_PART_SIZE <= copy_chunksize <= MAX_PART_SIZE:
@@ -150,6 +153,8 @@ class S3Driver:
                 ssl_context(endpoint.partition(":")[0], verify),
                 chunk=_READ_CHUNK,
                 queued=_READ_QUEUED,
+                dial=dial_timeout,
+                timeout=read_timeout,
             )
             if direct_reads and not proxied(endpoint)
             else None
@@ -177,6 +182,8 @@ class S3Driver:
             concurrency=_CONNECTIONS,
             owns_client=True,
             verify=False if config.skipverify else None,
+            dial_timeout=config.dialtimeout,
+            read_timeout=config.readtimeout,
         )
 
     @property

@@ -19,7 +19,8 @@ __all__ = ["probe_bucket"]
 
 ATTEMPTS = 2
 TIMEOUT = 10.0
-"""Seconds to connect, and between reads, before the store counts as out of reach."""
+"""At most the seconds to connect, and between reads, before the store counts as out of
+reach (``dialtimeout`` and ``readtimeout``, if shorter)."""
 
 # S3's error code -> the key at fault and what to say ({bucket}: its name; {error}: the answer).
 _CODES: dict[str, tuple[str, str]] = {
@@ -42,7 +43,7 @@ _CODES: dict[str, tuple[str, str]] = {
 def probe_bucket(config: S3Config) -> Problem | None:
     """None if the bucket answered; else the key at fault. Raises :class:`S3Unavailable`
     when the store cannot be reached at all (which no key may be to blame for)."""
-    client = make_client(config, connections=1, attempts=ATTEMPTS, timeout=TIMEOUT)
+    client = make_client(config, connections=1, attempts=ATTEMPTS, most=TIMEOUT)
     prefix = Layout(config.rootdirectory).children("")
     try:
         client.list_objects_v2(Bucket=config.bucket, Prefix=prefix, MaxKeys=1)

@@ -29,13 +29,13 @@ from urllib.parse import urlsplit
 from botocore.httpsession import get_cert_path
 
 from dockyard.storage.s3.bucket import OutOfRange, S3Error, S3Unavailable, error_for
+from dockyard.storage.s3.client import ATTEMPTS
 
 __all__ = ["Interrupted", "RangeStream", "SocketRanges", "proxied", "ssl_context"]
 
 _HEAD_LIMIT = 64 * 1024
 """Status line and headers longer than this are refused; an error body is cut to it."""
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
-_ATTEMPTS = 4
 _BACKOFF = 0.1
 """Seconds before the first retry; doubled for each further one."""
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
@@ -345,12 +345,16 @@ class SocketRanges:
         *,
         chunk: int = 1 << 20,
         queued: int = 2,
+        dial: float = 5.0,
         timeout: float = 60.0,
     ) -> None:
+        """``dial``: seconds to connect; ``timeout``: seconds to wait for the response's head,
+        and then for each further byte."""
         self._presign = presign
         self._ssl = ssl_context
         self._chunk = chunk
         self._queued = queued
+        self._dial = dial
         self._timeout = timeout
 
     async def open(self, key: str, start: int, end: int, etag: str | None) -> RangeStream:
@@ -363,11 +367,11 @@ class SocketRanges:
             raise ValueError(f"empty or negative range [{start}, {end})")
         url = await self._presign(key)
         delay = _BACKOFF
-        for attempt in range(_ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             try:
                 return await self._open(url, start, end, etag)
             except _Retry as retry:
-                if attempt == _ATTEMPTS - 1:
+                if attempt == ATTEMPTS - 1:
                     raise retry.error from None
             await asyncio.sleep(delay)
             delay *= 2
@@ -386,8 +390,9 @@ class SocketRanges:
         ).encode("latin-1")
         loop = asyncio.get_running_loop()
         response = _Response(start, end - start, self._chunk, self._queued, self._timeout)
+        waited = f"no connection in {self._dial:g} s"
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._dial):
                 await loop.create_connection(
                     lambda: response,
                     host,
@@ -395,12 +400,13 @@ class SocketRanges:
                     ssl=self._ssl,
                     server_hostname=host if self._ssl is not None else None,
                 )
+            waited = f"no response in {self._timeout:g} s"
+            async with asyncio.timeout(self._timeout):
                 response.send(request)
                 await response.head
         except TimeoutError:
             response.close()
-            silent = S3Unavailable(f"S3 GetObject: no response in {self._timeout:g} s")
-            raise _Retry(silent) from None
+            raise _Retry(S3Unavailable(f"S3 GetObject: {waited}")) from None
         except ssl.SSLCertVerificationError as exc:
             response.close()
             raise S3Error(f"S3 GetObject: {exc}") from None
