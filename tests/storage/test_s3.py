@@ -404,7 +404,7 @@ def test_endpoint_without_a_scheme() -> None:
 def test_client_timeouts_and_attempts_follow_the_config() -> None:
     config = S3Config(bucket="b", region="r", dialtimeout=1.5, readtimeout=120)
     client = make_client(config)
-    capped = make_client(config, most=10)
+    capped = make_client(config, at_most=10)
     try:
         settings = client.meta.config
         assert (settings.connect_timeout, settings.read_timeout) == (1.5, 120)

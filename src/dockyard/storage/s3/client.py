@@ -18,8 +18,8 @@ DEFAULT_REGION = "us-east-1"
 """What S3-compatible stores expect when only ``regionendpoint`` is configured."""
 
 ATTEMPTS = 3
-"""Tries of each request: the AWS SDKs' default, which bounds how long a silent store holds a
-request (each try waits ``readtimeout`` at most)."""
+"""Tries of each request, as the AWS SDKs' standard retry mode makes by default. With
+``readtimeout`` it bounds how long a silent store holds a request."""
 
 
 def endpoint_url(regionendpoint: str | None, secure: bool) -> str | None:
@@ -36,10 +36,10 @@ def make_client(
     session: boto3.session.Session | None = None,
     connections: int = 64,
     attempts: int = ATTEMPTS,
-    most: float | None = None,
+    at_most: float | None = None,
 ) -> S3Client:
     """A client for ``config``, making up to ``attempts`` tries of each request, each allowed
-    ``dialtimeout`` to connect and ``readtimeout`` between reads (or ``most`` seconds, if
+    ``dialtimeout`` to connect and ``readtimeout`` between reads (or ``at_most`` seconds, if
     shorter). Without ``accesskey`` and ``secretkey`` credentials come from boto3's usual
     chain (environment, shared files, instance or task roles)."""
     credentials: dict[str, Any] = {}
@@ -61,8 +61,8 @@ def make_client(
         user_agent=config.useragent,
         max_pool_connections=connections,
         retries={"mode": "standard", "total_max_attempts": attempts},
-        connect_timeout=min(config.dialtimeout, most or config.dialtimeout),
-        read_timeout=min(config.readtimeout, most or config.readtimeout),
+        connect_timeout=min(config.dialtimeout, at_most or config.dialtimeout),
+        read_timeout=min(config.readtimeout, at_most or config.readtimeout),
         # Checksums only where the API demands them: many S3-compatible stores refuse the
         # trailing checksums boto3 sends by default, and the registry verifies digests itself.
         request_checksum_calculation="when_required",

@@ -43,7 +43,7 @@ _CODES: dict[str, tuple[str, str]] = {
 def probe_bucket(config: S3Config) -> Problem | None:
     """None if the bucket answered; else the key at fault. Raises :class:`S3Unavailable`
     when the store cannot be reached at all (which no key may be to blame for)."""
-    client = make_client(config, connections=1, attempts=ATTEMPTS, most=TIMEOUT)
+    client = make_client(config, connections=1, attempts=ATTEMPTS, at_most=TIMEOUT)
     prefix = Layout(config.rootdirectory).children("")
     try:
         client.list_objects_v2(Bucket=config.bucket, Prefix=prefix, MaxKeys=1)
