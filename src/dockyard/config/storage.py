@@ -11,6 +11,8 @@ from dockyard.config.fields import Model, Text, default_data_directory, environ_
 
 __all__ = [
     "DRIVERS",
+    "S3_DIAL_TIMEOUT",
+    "S3_READ_TIMEOUT",
     "CacheConfig",
     "DeleteConfig",
     "FilesystemConfig",
@@ -26,6 +28,12 @@ __all__ = [
 
 DRIVERS = ("filesystem", "inmemory", "s3")
 """The storage drivers Dockyard runs."""
+
+S3_DIAL_TIMEOUT = 5.0
+"""Seconds to connect to the object store (``storage.s3.dialtimeout``)."""
+S3_READ_TIMEOUT = 60.0
+"""Seconds the store may keep silent, before answering or mid-body (``readtimeout``): long,
+as some stores say nothing while they assemble a large multipart upload."""
 
 # Keys of ``storage`` that configure the registry rather than name a driver.
 _SETTINGS = frozenset({"delete", "maintenance", "cache", "redirect", "tag"})
@@ -98,8 +106,8 @@ class S3Config(Model):
     accelerate: bool = False
     usefipsendpoint: bool = False
     # Dockyard's own (Distribution has none): how long a silent store may hold a request.
-    dialtimeout: Annotated[Duration, Field(gt=0)] = 5.0
-    readtimeout: Annotated[Duration, Field(gt=0)] = 60.0
+    dialtimeout: Annotated[Duration, Field(gt=0)] = S3_DIAL_TIMEOUT
+    readtimeout: Annotated[Duration, Field(gt=0)] = S3_READ_TIMEOUT
     objectacl: Literal[
         "private",
         "public-read",

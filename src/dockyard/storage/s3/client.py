@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -61,8 +62,8 @@ def make_client(
         user_agent=config.useragent,
         max_pool_connections=connections,
         retries={"mode": "standard", "total_max_attempts": attempts},
-        connect_timeout=min(config.dialtimeout, at_most or config.dialtimeout),
-        read_timeout=min(config.readtimeout, at_most or config.readtimeout),
+        connect_timeout=min(config.dialtimeout, at_most or math.inf),
+        read_timeout=min(config.readtimeout, at_most or math.inf),
         # Checksums only where the API demands them: many S3-compatible stores refuse the
         # trailing checksums boto3 sends by default, and the registry verifies digests itself.
         request_checksum_calculation="when_required",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from dockyard.config.storage import S3Config
+from dockyard.config.storage import S3_DIAL_TIMEOUT, S3_READ_TIMEOUT, S3Config
 from dockyard.storage.base import FileInfo, InvalidOffset, InvalidPath, PathNotFound, check_path
 from dockyard.storage.s3.bucket import (
     Bucket,
@@ -127,8 +127,8 @@ class S3Driver:
         owns_client: bool = False,
         direct_reads: bool = True,
         verify: bool | str | None = None,
-        dial_timeout: float = 5.0,
-        read_timeout: float = 60.0,
+        dial_timeout: float = S3_DIAL_TIMEOUT,
+        read_timeout: float = S3_READ_TIMEOUT,
     ) -> None:
         """``direct_reads``: stream large reads on the event loop's own sockets (see
         ``ranges``) rather than through boto3, unless the endpoint is behind a proxy from the

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from botocore.httpsession import get_cert_path
 
+from dockyard.config.storage import S3_DIAL_TIMEOUT, S3_READ_TIMEOUT
 from dockyard.storage.s3.bucket import OutOfRange, S3Error, S3Unavailable, error_for
 from dockyard.storage.s3.client import ATTEMPTS
 
@@ -345,8 +346,8 @@ class SocketRanges:
         *,
         chunk: int = 1 << 20,
         queued: int = 2,
-        dial: float = 5.0,
-        timeout: float = 60.0,
+        dial: float = S3_DIAL_TIMEOUT,
+        timeout: float = S3_READ_TIMEOUT,
     ) -> None:
         """``dial``: seconds to connect; ``timeout``: seconds to wait for the response's head,
         and then for each further byte."""
