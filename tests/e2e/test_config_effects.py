@@ -273,6 +273,7 @@ def test_storage_redirect_middleware(registry_factory: ServerFactory) -> None:
         digest = client.push_blob("cfg/cdn", b"served elsewhere")
         got = client.request("GET", f"/v2/cfg/cdn/blobs/{digest}")
         assert got.status_code == 307
+        assert "cache-control" not in got.headers
         hexdigest = digest.split(":", 1)[1]
         assert got.headers["Location"] == f"{base}/blobs/sha256/{hexdigest[:2]}/{hexdigest}/data"
         head = client.request("HEAD", f"/v2/cfg/cdn/blobs/{digest}")

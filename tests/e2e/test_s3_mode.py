@@ -62,6 +62,7 @@ def test_push_pull_with_presigned_redirects(
         assert head.headers["Content-Length"] == str(len(data))
         got = client.request("GET", f"/v2/s3/app/blobs/{digest}")
         assert got.status_code == 307
+        assert "cache-control" not in got.headers  # the presigned URL expires; the blob does not
         presigned = got.headers["Location"]
         assert bucket in presigned
         assert httpx.get(presigned, timeout=60).content == data

@@ -47,6 +47,10 @@ async def get_blob(request: Request) -> Response | LocalFileResponse:
     if ranges is None:
         redirect = await blobs.redirect_url(location, "GET")
         if redirect is not None:
+            # The content never changes, but a presigned URL expires: a cache that kept this
+            # answer for the blob's lifetime would hand out a dead link. Without freshness
+            # information a 307 is not stored at all (RFC 9111, section 4.2.2).
+            del headers["Cache-Control"]
             return RedirectResponse(redirect, status_code=307, headers=headers)
         if location.local_path is not None:
             # Zero-copy send: Granian's pathsend extension serves the file from the kernel.
