@@ -7,14 +7,14 @@ look at one row pair of ``run.py --storage s3`` while working on the read path.
 
 Both registries start once over one moto server (Dockyard on PostgreSQL) with
 ``storage.redirect.disable: true`` (``false`` with ``--redirect``); one blob is pushed to each.
-Each round then pulls it with one client (``--repeats`` times in a row) and with ``--clients``
-clients at once, on each registry in turn, alternating which goes first. It prints each pair,
-its ratio (Dockyard / Distribution) and the CPU seconds spent per GiB by each server and by
-moto, then the median ratios. All clients pull the same blob, whose concurrent reads Dockyard
-shares; with ``--distinct`` each client pulls a blob of its own (pushed at the start), so that
-nothing is shared. ``--baseline-cmd`` adds a third server, another Dockyard (say, the code
-before a change) over the same bucket and database, measured in the same rounds and paired with
-Distribution the same way. ``--hold`` keeps the servers running after the push and prints
+Each round then pulls it with one client and with ``--clients`` clients at once, each client
+``--repeats`` times in a row, on each registry in turn, alternating which goes first. It prints
+each pair, its ratio (Dockyard / Distribution) and the CPU seconds spent per GiB by each server
+and by moto, then the median ratios. All clients pull the same blob, whose concurrent reads
+Dockyard shares; with ``--distinct`` each client pulls a blob of its own (pushed at the start),
+so that nothing is shared. ``--baseline-cmd`` adds a third server, another Dockyard (say, the
+code before a change) over the same bucket and database, measured in the same rounds and paired
+with Distribution the same way. ``--hold`` keeps the servers running after the push and prints
 their pids (for a profiler), until Enter is pressed.
 """
 
@@ -120,12 +120,14 @@ def main(argv: list[str] | None = None) -> int:
                         gib = args.repeats * blob.size / (1 << 30)
                     elif distinct:
                         got[server.spec.name] = pull_together(
-                            server, "bench/distinct", distinct, args.redirect, 1
+                            server, "bench/distinct", distinct, args.redirect, args.repeats
                         )
-                        gib = sum(each.size for each in distinct) / (1 << 30)
+                        gib = args.repeats * sum(each.size for each in distinct) / (1 << 30)
                     else:
-                        got[server.spec.name] = pull_many(server, blob, args.clients, args.redirect)
-                        gib = args.clients * blob.size / (1 << 30)
+                        got[server.spec.name] = pull_many(
+                            server, blob, args.clients, args.redirect, args.repeats
+                        )
+                        gib = args.repeats * args.clients * blob.size / (1 << 30)
                 base = got["Distribution"].value
                 mine = [name for name in got if name != "Distribution"]
                 for name in mine:
