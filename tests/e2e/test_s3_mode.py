@@ -60,6 +60,7 @@ def test_push_pull_with_presigned_redirects(
         head = client.request("HEAD", f"/v2/s3/app/blobs/{digest}")
         assert head.status_code == 200
         assert head.headers["Content-Length"] == str(len(data))
+        assert head.headers["Cache-Control"] == "max-age=31536000"
         got = client.request("GET", f"/v2/s3/app/blobs/{digest}")
         assert got.status_code == 307
         assert "cache-control" not in got.headers  # the presigned URL expires; the blob does not
@@ -85,6 +86,7 @@ def test_redirect_disabled_streams_the_bytes(
         got = client.request("GET", f"/v2/s3/plain/blobs/{digest}")
         assert got.status_code == 200
         assert got.content == data
+        assert got.headers["Cache-Control"] == "max-age=31536000"  # the bytes never change
         ranged = client.request(
             "GET", f"/v2/s3/plain/blobs/{digest}", headers={"Range": "bytes=10-19"}
         )
