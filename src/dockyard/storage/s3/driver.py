@@ -49,17 +49,18 @@ _CONNECTIONS = 64
 """Requests in flight at once, per driver made from config (threads and pooled connections)."""
 
 # Reads: one ranged GET for the whole read, its body taken a chunk at a time, as Distribution
-# reads. A body cut short or stalled (a slow client keeps it paused for long; a store may drop
-# it) is resumed from where it stopped, with If-Match so that the rest comes from the same
-# version, up to _RESUMES times in a row without progress. (Windows of 64 MiB, one GET each,
-# cost an S3 server that reads a whole object for each range, as moto does, its size per GET.)
-# Reading pauses once _READ_QUEUED chunks wait for the client: with one 4 MiB chunk,
-# receiving from S3 and sending to the client took turns, and each fresh 4 MiB buffer cost page
-# faults. Two chunks keep both sides moving; each chunk costs a pass through the response's
-# layers and a hand-off to the HTTP server's thread, so 2 MiB x 2 spends less per GiB than
-# 1 MiB x 4 for the same memory (server CPU 0.47 s/GiB against 0.50, 8 clients; moto, 64 MiB
-# blobs). Ranges up to _WHOLE_MAX are read in one request on boto3's pooled connections (a
-# connect of their own would cost more than the read).
+# reads. A body cut short or stalled (a slow client keeps it paused for long; a store may drop it)
+# is resumed from where it stopped, with If-Match so that the rest comes from the same version, up
+# to _RESUMES times in a row without progress. (Windows of 64 MiB, one GET each, cost an S3 server
+# that reads a whole object for each range, as moto does, its size per GET.) Reading pauses once
+# _READ_QUEUED chunks wait for the client: with one 4 MiB chunk, receiving from S3 and sending to
+# the client took turns, and each fresh 4 MiB buffer cost page faults. Two chunks keep both sides
+# moving; each chunk costs a pass through the response's layers and a hand-off to the HTTP
+# server's thread, so 2 MiB x 2 spends less per GiB than 1 MiB x 4 for the same memory (server CPU
+# 0.47 s/GiB against 0.50, 8 clients; moto, 64 MiB blobs). _READ_CHUNK is the largest: ``ranges``
+# sizes chunks by how fast the client takes them, so a slow one holds small ones. Ranges up to
+# _WHOLE_MAX are read in one request on boto3's pooled connections (a connect of their own would
+# cost more than the read).
 _READ_CHUNK = 2 * MiB
 _READ_QUEUED = 2
 # Through boto3 (a store behind a proxy) each chunk costs a thread hop: fewer, larger ones.
