@@ -152,6 +152,9 @@ class _Response(asyncio.Protocol):
             setattr(transport, "max_size", self._chunk)  # noqa: B010
             if sock is not None and hasattr(socket, "SO_RCVLOWAT"):
                 self._socket = sock  # raised once the headers are in
+        else:
+            # TLS reads in sizes of its own (256 KiB): keep room for the largest chunks' worth.
+            self._limit = self._queued * self._largest
 
     def data_received(self, data: bytes) -> None:
         if self._error_status:
@@ -259,8 +262,8 @@ class _Response(asyncio.Protocol):
         self._wake()
 
     def _taken(self, size: int) -> None:
-        """The consumer took ``size`` bytes: once a window's worth of time has passed, size
-        the chunks by the rate it took them at."""
+        """The consumer took ``size`` bytes: at the end of each rate window, size the chunks
+        by the rate it took them at."""
         now = asyncio.get_running_loop().time()
         if self._window_start < 0:
             self._window_start = now  # the first chunk waited for the headers, not the consumer
