@@ -362,7 +362,7 @@ async def test_reading_pauses_while_the_consumer_does_not_take_chunks() -> None:
         assert finished.is_set()
 
 
-async def _sender(size: int) -> Handler:
+def _sender(size: int) -> Handler:
     """A handler that sends a body of ``size`` bytes as fast as the reader takes them."""
 
     async def handler(_: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
@@ -377,13 +377,13 @@ async def _sender(size: int) -> Handler:
 
 async def test_chunks_grow_to_the_largest_for_a_consumer_that_keeps_up() -> None:
     size = 256 * MiB
-    async with store(await _sender(size)) as (ranges, _):
+    async with store(_sender(size)) as (ranges, _):
         stream = await ranges.open("key", 0, size, '"e"')
         sizes = [len(chunk) async for chunk in stream]
     assert sum(sizes) == size
     # The first chunks are small (the rate is not known yet); once it is, a consumer that
-    # takes bytes as fast as they come gets whole chunks of the size asked for (1 MiB here),
-    # or half of it where the kernel caps the low-water mark at half the receive buffer.
+    # takes bytes as fast as they come gets chunks of the size asked for (1 MiB here), or
+    # smaller ones where the kernel caps the low-water mark at half the receive buffer.
     assert sizes[0] <= 256 * 1024
     large = [n for n in sizes[len(sizes) // 2 :] if n > MiB // 4]
     assert len(large) > len(sizes[len(sizes) // 2 :]) * 0.9, sizes
@@ -395,7 +395,7 @@ async def test_chunks_shrink_for_a_consumer_that_takes_bytes_slowly() -> None:
     second of it would be 41 KiB; the smallest chunk is 64 KiB."""
     size = 6 * MiB
     rate = 2 * MiB
-    async with store(await _sender(size)) as (ranges, _):
+    async with store(_sender(size)) as (ranges, _):
         stream = await ranges.open("key", 0, size, '"e"')
         started = time.monotonic()
         late: list[int] = []
