@@ -106,11 +106,12 @@ class _Response(asyncio.Protocol):
         self._expected = expected
         self._largest = chunk
         self._queued = queued
-        self._chunk = min(chunk, _FIRST_CHUNK)
-        self._limit = queued * self._chunk
+        self._chunk = chunk
+        self._limit = queued * chunk
         """Body bytes waiting for the consumer at which reading pauses."""
         self._sized = False
-        """Whether each recv reads up to a chunk (a plain socket's selector transport)."""
+        """Whether each recv reads up to a chunk (a plain socket's selector transport; TLS
+        reads in sizes of its own and keeps the largest chunks' room)."""
         self._window_start = -1.0
         self._window_bytes = 0
         self._window_chunks = 0
@@ -150,11 +151,9 @@ class _Response(asyncio.Protocol):
         if hasattr(transport, "max_size") and transport.get_extra_info("sslcontext") is None:
             self._sized = True
             setattr(transport, "max_size", self._chunk)  # noqa: B010
+            self._resize(_FIRST_CHUNK)
             if sock is not None and hasattr(socket, "SO_RCVLOWAT"):
                 self._socket = sock  # raised once the headers are in
-        else:
-            # TLS reads in sizes of its own (256 KiB): keep room for the largest chunks' worth.
-            self._limit = self._queued * self._largest
 
     def data_received(self, data: bytes) -> None:
         if self._error_status:
