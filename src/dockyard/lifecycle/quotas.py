@@ -16,11 +16,12 @@ What counts
 Races
     Admission is check-and-reserve in one transaction that first locks the quota rows it
     checks (PostgreSQL ``FOR UPDATE``; SQLite serialises writers): it reads the usage plus the
-    live reservations, refuses if the blob would not fit, and otherwise records a reservation
-    of the blob's size. Two pushes at the quota's edge thus take turns, and the second sees the
-    first's reservation. The reservation is dropped only after the link has committed (a push
-    in between counts the bytes twice, which can only refuse, never exceed), and it expires by
-    itself if the pushing process dies.
+    live reservations, in one statement so that they come from one snapshot, refuses if the
+    blob would not fit, and otherwise records a reservation of the blob's size. Two pushes at
+    the quota's edge thus take turns, and the second sees the first's reservation. The
+    reservation is dropped only after the link has committed (a push in between counts the
+    bytes twice, which can only refuse, never exceed), and it expires by itself if the pushing
+    process dies.
 """
 
 from __future__ import annotations
@@ -31,7 +32,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, bindparam, delete, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Exists,
+    ScalarSelect,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.engine import Connection
 
 from dockyard.errors import QuotaExceeded
@@ -72,48 +85,39 @@ _APPLICABLE = select(quotas.c.scope, quotas.c.name, quotas.c.limit_bytes).where(
 )
 
 
-def _reserved(conn: Connection, column: str, name: str, now: datetime) -> int:
-    table = quota_reservations
-    total = conn.execute(
-        select(func.coalesce(func.sum(table.c.size), 0)).where(
-            table.c[column] == name, table.c.expires_at > now
-        )
-    ).scalar_one()
-    return int(total)
+def _namespace_state(namespace: str, digest: str, now: datetime) -> Select[int, bool, int]:
+    used = select(namespace_usage.c.bytes).where(namespace_usage.c.namespace == namespace)
+    held = exists().where(
+        namespace_blobs.c.namespace == namespace, namespace_blobs.c.digest == digest
+    )
+    return _state(used.scalar_subquery(), held, quota_reservations.c.namespace == namespace, now)
 
 
-def _namespace_state(conn: Connection, namespace: str, digest: str) -> tuple[int, bool]:
-    used = conn.execute(
-        select(namespace_usage.c.bytes).where(namespace_usage.c.namespace == namespace)
-    ).scalar_one_or_none()
-    held = conn.execute(
-        select(
-            exists().where(
-                namespace_blobs.c.namespace == namespace, namespace_blobs.c.digest == digest
-            )
-        )
-    ).scalar_one()
-    return int(used or 0), bool(held)
+def _repository_state(repository: str, digest: str, now: datetime) -> Select[int, bool, int]:
+    used = (
+        select(repository_usage.c.bytes)
+        .join(repositories, repositories.c.id == repository_usage.c.repository_id)
+        .where(repositories.c.name == repository)
+    )
+    held = exists().where(
+        repository_blobs.c.repository_id == repositories.c.id,
+        repositories.c.name == repository,
+        repository_blobs.c.digest == digest,
+    )
+    return _state(used.scalar_subquery(), held, quota_reservations.c.repository == repository, now)
 
 
-def _repository_state(conn: Connection, repository: str, digest: str) -> tuple[int, bool]:
-    repository_id = conn.execute(
-        select(repositories.c.id).where(repositories.c.name == repository)
-    ).scalar_one_or_none()
-    if repository_id is None:
-        return 0, False
-    used = conn.execute(
-        select(repository_usage.c.bytes).where(repository_usage.c.repository_id == repository_id)
-    ).scalar_one_or_none()
-    held = conn.execute(
-        select(
-            exists().where(
-                repository_blobs.c.repository_id == repository_id,
-                repository_blobs.c.digest == digest,
-            )
-        )
-    ).scalar_one()
-    return int(used or 0), bool(held)
+def _state(
+    used: ScalarSelect[int], held: Exists, reservations: ColumnElement[bool], now: datetime
+) -> Select[int, bool, int]:
+    """Usage, whether the blob is already counted, and the live reservations, in one
+    statement: one snapshot. Read by separate statements in READ COMMITTED, a push's link and
+    then its release could both commit between the read of the usage and that of the
+    reservations, and its bytes would be in neither."""
+    reserved = select(func.coalesce(func.sum(quota_reservations.c.size), 0)).where(
+        reservations, quota_reservations.c.expires_at > now
+    )
+    return select(func.coalesce(used, 0), held, reserved.scalar_subquery())
 
 
 def _tx_reserve(
@@ -128,14 +132,13 @@ def _tx_reserve(
     needed = False
     for row in rows:
         if row.scope == NAMESPACE:
-            used, held = _namespace_state(conn, namespace, digest)
-            column = "namespace"
+            state = _namespace_state(namespace, digest, now)
         else:
-            used, held = _repository_state(conn, repository, digest)
-            column = "repository"
+            state = _repository_state(repository, digest, now)
+        used_bytes, held, reserved_bytes = conn.execute(state).one()
         if held:
             continue  # already counted there: costs nothing
-        reserved = _reserved(conn, column, row.name, now)
+        used, reserved = int(used_bytes), int(reserved_bytes)  # PostgreSQL's sum is numeric
         if used + reserved + size > row.limit_bytes:
             raise QuotaExceeded(
                 message=(
