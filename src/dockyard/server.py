@@ -130,7 +130,7 @@ def serve(config: Config, config_path: str | None) -> None:
             server = Granian(**options)
         except OSError as exc:  # ssl.SSLError included
             raise ServeError(f"http.tls: cannot load the certificate and key: {exc}") from None
-        os.register_at_fork(after_in_child=restore_default_signals)
+        hold_stop_signals_across_forks()
         server.serve()
 
 
@@ -163,17 +163,32 @@ def prepared(config: Config, config_path: str | None) -> Iterator[dict[str, Any]
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def restore_default_signals() -> None:
-    """In a freshly forked worker, let SIGTERM and SIGINT stop it until Granian installs
-    the worker's own handlers.
+def hold_stop_signals_across_forks() -> None:
+    """Let a stop signal that reaches a freshly forked worker before Granian installs the
+    worker's own handlers stop it, rather than be lost.
 
-    Granian forks its workers after installing its parent's handlers, which only set a flag
-    on the parent's server object. A worker inherits them, so a stop signal that reaches it
-    while it is still loading the app (Granian's shutdown, right after a start or a respawn)
-    set that flag in the worker's copy and was lost: the worker went on to serve, and the
-    parent waited for it forever."""
-    for number in STOP_SIGNALS:
-        signal.signal(number, signal.SIG_DFL)
+    Granian forks its workers after installing its parent's handlers, which only set a flag on
+    the parent's server object. A worker inherits them, and a stop that reached it while it was
+    still loading the app (Granian's shutdown, right after a start or a respawn) set that flag
+    in the worker's copy: the worker went on to serve, and the parent waited for it forever.
+    Resetting the handlers in the child is not enough on its own: a child not yet scheduled
+    when the stop comes meets the signal before its first line of Python, where the inherited
+    handler (or Python's clearing of pending signals after a fork) swallows it. So SIGTERM and
+    SIGINT are blocked across the fork, and the child unblocks them only once it has restored
+    the default action: a stop sent in between waits in the kernel, then ends the worker."""
+
+    def block() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+    def unblock() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+    def restore_defaults() -> None:
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_DFL)
+        unblock()
+
+    os.register_at_fork(before=block, after_in_parent=unblock, after_in_child=restore_defaults)
 
 
 def _share_metrics(config: Config, scratch: Path) -> None:
