@@ -49,7 +49,9 @@ with server.prepared(config, sys.argv[1]) as options:
     from granian import Granian
 
     Granian(**options)
-print(json.dumps(sorted({name.partition(".")[0] for name in sys.modules})))
+print(json.dumps(sorted({name.partition(".")[0] for name in sys.modules} | {
+    name for name in sys.modules if name.startswith("dockyard.")
+})))
 """
 
 # A worker: the app from DOCKYARD_CONFIG, started (lifespan) and answering GET /v2/.
@@ -123,6 +125,8 @@ def test_the_parent_loads_no_optional_library(tmp_path: Path, unused_tcp_port: i
     loaded = set(_run(_PARENT, _config(tmp_path, unused_tcp_port)))
     assert (tmp_path / "data" / "dockyard.db").exists()
     assert {"granian", "alembic"} <= loaded  # the probe ran what serve runs
+    # The app's modules too, so that the workers share them rather than load their own.
+    assert "dockyard.app" in loaded
     assert loaded.isdisjoint(OPTIONAL), sorted(loaded.intersection(OPTIONAL))
 
 

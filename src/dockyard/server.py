@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import ipaddress
 import logging
 import math
@@ -157,6 +158,9 @@ def prepared(config: Config, config_path: str | None) -> Iterator[dict[str, Any]
         )
         _check_listen(options)
         _check_debug_listen(config)
+        # The app's modules, loaded once here, are shared by every worker's pages (copy on
+        # write) instead of each worker loading its own copy: about 7 MiB less per worker.
+        importlib.import_module(APP_TARGET.partition(":")[0])
         yield options
 
 
