@@ -10,8 +10,8 @@ socket of its own, which halves their CPU (``ranges``). Memory stays flat: reads
 GETs a chunk at a time; a writer holds at most one part.
 
 Modules: ``layout`` (paths to keys), ``parts`` (multipart limits), ``bucket`` (the requests),
-``client`` (a client from config), ``ranges`` (streamed reads), ``writer`` (resumable multipart
-writes), ``driver``.
+``client`` (a client from config), ``ranges`` (streamed reads), ``pacing`` (their chunk sizes),
+``writer`` (resumable multipart writes), ``driver``.
 """
 
 from __future__ import annotations

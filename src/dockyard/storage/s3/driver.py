@@ -57,7 +57,7 @@ _CONNECTIONS = 64
 # the client took turns, and each fresh 4 MiB buffer cost page faults. Two chunks keep both sides
 # moving; each chunk costs a pass through the response's layers and a hand-off to the HTTP
 # server's thread, so 2 MiB x 2 spends less per GiB than 1 MiB x 4 for the same memory (server CPU
-# 0.47 s/GiB against 0.50, 8 clients; moto, 64 MiB blobs). _READ_CHUNK is the largest: ``ranges``
+# 0.47 s/GiB against 0.50, 8 clients; moto, 64 MiB blobs). _READ_CHUNK is the largest: ``pacing``
 # sizes chunks by how fast the client takes them, so a slow one holds small ones. Ranges up to
 # _WHOLE_MAX are read in one request on boto3's pooled connections (a connect of their own would
 # cost more than the read).

@@ -12,14 +12,7 @@ large enough for a connect to be noise, and reads small ones through boto3's poo
 connections. Memory per response is bounded: reading pauses while ``queued`` chunks' worth
 waits for the consumer; beyond that, the kernel's socket buffer.
 
-The chunk size follows how fast the consumer takes the bytes: ``_CHUNK_SECONDS`` of them,
-between ``_SMALLEST_CHUNK`` and ``chunk``. Past our queue, the HTTP server keeps chunks of its
-own for each response (Granian: four) without back-pressure, so with a fixed 2 MiB chunk a
-client slower than the store held some 16 MiB of memory for as long as its pull lasted. Sized
-by rate, a response holds about a tenth of a second of its client's bytes: little for a slow
-client, and large chunks, which cost less CPU per byte, for a fast one. (A slow client still
-looks fast while the socket buffers between it and us fill, and holds large chunks until it
-has taken them.)
+The chunk size, ``chunk`` at most, follows how fast the consumer takes the bytes (``pacing``).
 """
 
 from __future__ import annotations
@@ -40,6 +33,7 @@ from botocore.httpsession import get_cert_path
 from dockyard.config.storage import S3_DIAL_TIMEOUT, S3_READ_TIMEOUT
 from dockyard.storage.s3.bucket import OutOfRange, S3Error, S3Unavailable, error_for
 from dockyard.storage.s3.client import ATTEMPTS
+from dockyard.storage.s3.pacing import ChunkPacer
 
 __all__ = ["Interrupted", "RangeStream", "SocketRanges", "proxied", "ssl_context"]
 
@@ -51,16 +45,6 @@ _BACKOFF = 0.1
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
-_SMALLEST_CHUNK = 64 * 1024
-_FIRST_CHUNK = 256 * 1024
-"""Chunk size until the consumer's rate is known: asyncio's own read size."""
-_CHUNK_SECONDS = 0.02
-"""A chunk holds this long of the consumer's bytes."""
-_RATE_WINDOW = 0.05
-_RATE_CHUNKS = 16
-"""The consumer's rate is measured anew over each ``_RATE_WINDOW`` seconds, or over each
-``_RATE_CHUNKS`` chunks if it takes them sooner: more than the HTTP server takes at once
-without back-pressure, so that a slow client's first burst does not look fast."""
 
 
 class Interrupted(S3Error):
@@ -104,7 +88,7 @@ class _Response(asyncio.Protocol):
     def __init__(self, start: int, expected: int, chunk: int, queued: int, idle: float) -> None:
         self._start = start
         self._expected = expected
-        self._largest = chunk
+        self._pacer = ChunkPacer(chunk)
         self._queued = queued
         self._chunk = chunk
         self._limit = queued * chunk
@@ -112,11 +96,6 @@ class _Response(asyncio.Protocol):
         self._sized = False
         """Whether each recv reads up to a chunk (a plain socket's selector transport; TLS
         reads in sizes of its own and keeps the largest chunks' room)."""
-        self._window_start = -1.0
-        self._window_bytes = 0
-        self._window_chunks = 0
-        """When the current rate window began (-1: not yet), and the bytes and chunks taken
-        since."""
         self._idle = idle
         """Seconds the consumer waits for data before the response fails."""
         self._head = b""
@@ -151,7 +130,7 @@ class _Response(asyncio.Protocol):
         if hasattr(transport, "max_size") and transport.get_extra_info("sslcontext") is None:
             self._sized = True
             setattr(transport, "max_size", self._chunk)  # noqa: B010
-            self._resize(_FIRST_CHUNK)
+            self._resize(self._pacer.first())
             if sock is not None and hasattr(socket, "SO_RCVLOWAT"):
                 self._socket = sock  # raised once the headers are in
 
@@ -260,23 +239,7 @@ class _Response(asyncio.Protocol):
             self._paused = True
         self._wake()
 
-    def _taken(self, size: int) -> None:
-        """The consumer took ``size`` bytes: at the end of each rate window, size the chunks
-        by the rate it took them at."""
-        now = asyncio.get_running_loop().time()
-        if self._window_start < 0:
-            self._window_start = now  # the first chunk waited for the headers, not the consumer
-            return
-        self._window_bytes += size
-        self._window_chunks += 1
-        elapsed = now - self._window_start
-        if elapsed >= _RATE_WINDOW or self._window_chunks >= _RATE_CHUNKS:
-            rate = self._window_bytes / max(elapsed, 1e-6)
-            self._resize(int(rate * _CHUNK_SECONDS))
-            self._window_start, self._window_bytes, self._window_chunks = now, 0, 0
-
     def _resize(self, size: int) -> None:
-        size = max(_SMALLEST_CHUNK, min(size, self._largest))
         if size == self._chunk or not self._sized:
             return
         self._chunk = size
@@ -352,7 +315,9 @@ class _Response(asyncio.Protocol):
             await self._waiter
         chunk = self.chunks.popleft()
         self._waiting -= len(chunk)
-        self._taken(len(chunk))
+        size = self._pacer.taken(len(chunk), asyncio.get_running_loop().time())
+        if size is not None:
+            self._resize(size)
         if self._paused and self._waiting < self._limit and self._transport is not None:
             self._paused = False
             self._transport.resume_reading()
