@@ -20,6 +20,7 @@ from dockyard.api.base import (
     unavailable_handler,
     unexpected_error_handler,
 )
+from dockyard.api.leftovers import RequestTasks, TrackRequests
 from dockyard.api.middleware import StaticHeaders, TrustedProxies
 from dockyard.api.routes import routes
 from dockyard.auth.builtin import BuiltinAccess
@@ -81,6 +82,7 @@ def create_app(config: Config, schema_pending: bool = False) -> Starlette:
         delete_enabled=config.storage.delete.enabled,
         readonly=maintenance.readonly.enabled,
     )
+    requests = RequestTasks()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -181,7 +183,11 @@ def create_app(config: Config, schema_pending: bool = False) -> Starlette:
                 )
         try:
             async with ops.running(storage, metadata), events.running(), pulls.running():
-                yield
+                try:
+                    yield
+                finally:
+                    # Before anything they may use is closed (see api/leftovers.py).
+                    await requests.end_leftovers()
         finally:
             for task in tasks:
                 task.cancel()
@@ -194,7 +200,8 @@ def create_app(config: Config, schema_pending: bool = False) -> Starlette:
         # The UI's paths come last and are all explicit: they shadow none of the others.
         routes=[*ops.routes(), *routes(), *(ui_routes() if ui_enabled(config) else [])],
         middleware=[
-            # Outermost: everything inside sees the client address that may be believed.
+            Middleware(TrackRequests, tasks=requests),
+            # Everything inside sees the client address that may be believed.
             Middleware(TrustedProxies, proxies=config.http.trustedproxies),
             *ops.middleware(
                 Middleware(StaticHeaders, headers=config.http.headers),
