@@ -25,6 +25,10 @@ async def _nothing_more() -> Message:
     raise AssertionError("unreachable")
 
 
+async def _refuse(message: Message) -> None:
+    raise AssertionError("nothing is sent")
+
+
 def _anyio_workers() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name == "AnyIO worker thread"}
 
@@ -41,16 +45,13 @@ def test_a_worker_thread_rooted_at_a_left_request_stops_when_the_request_ends() 
         blocked.set()
         await asyncio.Event().wait()  # its client is gone, and it never learns
 
-    async def send(message: Message) -> None:
-        raise AssertionError("nothing is sent")
-
     loop = asyncio.new_event_loop()
     runner = threading.Thread(target=loop.run_forever)
     before = _anyio_workers()
     runner.start()
     try:
         request = asyncio.run_coroutine_threadsafe(
-            TrackRequests(app, tasks)(_HTTP, _nothing_more, send), loop
+            TrackRequests(app, tasks)(_HTTP, _nothing_more, _refuse), loop
         )
         assert blocked.wait(10)
         started = _anyio_workers() - before
@@ -104,10 +105,6 @@ async def test_a_request_that_ignores_cancellation_is_given_up_after_the_grace()
     assert not request.done()
     release.set()
     await request
-
-
-async def _refuse(message: Message) -> None:
-    raise AssertionError("nothing is sent")
 
 
 @pytest.fixture
