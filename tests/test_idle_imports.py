@@ -167,3 +167,35 @@ def test_a_configured_feature_loads_its_library(
     _run(_PARENT, config)
     loaded = _worker(config)
     assert wanted <= loaded, sorted(wanted - loaded)
+
+
+# The parent as above on S3 storage, then: is botocore's parsed S3 model (which the workers'
+# clients reuse) left out of the garbage collector's generations, which gc.freeze() empties?
+_FROZEN = """
+import gc, json, os, sys
+
+from dockyard import server
+from dockyard.config import read_config
+from dockyard.storage.s3.client import make_client
+
+config = read_config(sys.argv[1], os.environ).config
+with server.prepared(config, sys.argv[1]):
+    model = make_client(config.storage.s3).meta.service_model.metadata
+    tracked = any(item is model for item in gc.get_objects())
+print(json.dumps([gc.get_freeze_count(), tracked]))
+"""
+
+
+def test_the_parent_freezes_what_the_workers_share(tmp_path: Path, unused_tcp_port: int) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"http:\n  addr: 127.0.0.1:{unused_tcp_port}\n"
+        f"database:\n  url: sqlite:///{tmp_path / 'meta.db'}\n"
+        # Out of reach: the parent starts anyway (and parses the model to probe it).
+        "storage:\n  s3:\n    bucket: b\n    regionendpoint: http://127.0.0.1:1\n"
+        "    accesskey: a\n    secretkey: s\n"
+    )
+    frozen, tracked = _run(_FROZEN, config)
+    assert frozen > 10_000  # the app's modules, and the S3 model
+    assert not tracked

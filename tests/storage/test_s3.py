@@ -415,6 +415,20 @@ def test_client_timeouts_and_attempts_follow_the_config() -> None:
         capped.close()
 
 
+def test_clients_share_the_parsed_s3_model() -> None:
+    # Parsed once per process: `dockyard serve` parses it before forking, and its workers
+    # share those pages instead of each parsing a copy of its own.
+    first = make_client(S3Config(bucket="a", region="r"))
+    second = make_client(S3Config(bucket="b", region="s", forcepathstyle=True))
+    try:
+        model, other = first.meta.service_model, second.meta.service_model
+        assert model.service_name == other.service_name == "s3"
+        assert model.metadata is other.metadata
+    finally:
+        first.close()
+        second.close()
+
+
 async def test_from_config(s3: S3Server, client: S3Client, bucket: str) -> None:
     config = s3.config(
         bucket,

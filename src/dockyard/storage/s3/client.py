@@ -1,12 +1,14 @@
-"""A boto3 S3 client built from Distribution's ``storage.s3`` keys."""
+"""An S3 client (botocore's, which boto3 wraps) built from Distribution's ``storage.s3`` keys."""
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config as BotoConfig
+from botocore.loaders import Loader
 
 from dockyard.config.storage import S3Config
 
@@ -32,9 +34,24 @@ def endpoint_url(regionendpoint: str | None, secure: bool) -> str | None:
     return f"{'https' if secure else 'http'}://{regionendpoint}"
 
 
+@functools.cache
+def _data_files() -> Loader:
+    """botocore's reader of its data files (the S3 API's model, its endpoint rules...), one
+    per process, so that they are parsed once (about 13 MiB) rather than once per client.
+    ``dockyard serve`` makes a client before Granian forks (its start-up probe): the workers
+    then share the parsed files with the parent instead of each parsing its own."""
+    loader: Loader = botocore.session.get_session().get_component("data_loader")
+    return loader
+
+
+def _session() -> botocore.session.Session:
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _data_files())
+    return session
+
+
 def make_client(
     config: S3Config,
-    session: boto3.session.Session | None = None,
     connections: int = 64,
     attempts: int = ATTEMPTS,
     at_most: float | None = None,
@@ -69,11 +86,11 @@ def make_client(
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    return (session or boto3.session.Session()).client(
-        "s3",
-        endpoint_url=endpoint_url(config.regionendpoint, config.secure),
-        use_ssl=config.secure,
-        verify=False if config.skipverify else None,
-        config=settings,
+    options: dict[str, Any] = {
+        "endpoint_url": endpoint_url(config.regionendpoint, config.secure),
+        "use_ssl": config.secure,
+        "verify": False if config.skipverify else None,
+        "config": settings,
         **credentials,
-    )
+    }
+    return cast("S3Client", _session().create_client("s3", **options))

@@ -10,8 +10,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
-
 from dockyard.config.storage import S3_DIAL_TIMEOUT, S3_READ_TIMEOUT, S3Config
 from dockyard.storage.base import FileInfo, InvalidOffset, InvalidPath, PathNotFound, check_path
 from dockyard.storage.s3.bucket import (
@@ -162,12 +160,10 @@ class S3Driver:
         )
 
     @classmethod
-    def from_config(
-        cls, config: S3Config, session: boto3.session.Session | None = None
-    ) -> S3Driver:
+    def from_config(cls, config: S3Config) -> S3Driver:
         """The driver for a ``storage.s3`` section, with its own client."""
         return cls(
-            make_client(config, session, connections=_CONNECTIONS),
+            make_client(config, connections=_CONNECTIONS),
             config.bucket,
             rootdirectory=config.rootdirectory,
             chunksize=config.chunksize,
