@@ -4,6 +4,7 @@ optional libraries: each is imported by the factory of the feature that needs it
 Both processes of ``dockyard serve`` are checked, each in a fresh interpreter: the parent up
 to the point where Granian forks the workers (whatever it imports, every worker inherits),
 and a worker as Granian builds it (``from_environment``, then the lifespan and a request).
+What the parent loaded is frozen out of the garbage collector, so that the workers share it.
 """
 
 from __future__ import annotations
