@@ -125,7 +125,9 @@ def _worker(config: Path) -> set[str]:
 def test_the_parent_loads_no_optional_library(tmp_path: Path, unused_tcp_port: int) -> None:
     loaded = set(_run(_PARENT, _config(tmp_path, unused_tcp_port)))
     assert (tmp_path / "data" / "dockyard.db").exists()
-    assert {"granian", "alembic"} <= loaded  # the probe ran what serve runs
+    assert "granian" in loaded  # the probe ran what serve runs
+    # The schema was migrated by a child process: its tooling is not the workers' to inherit.
+    assert loaded.isdisjoint(MIGRATIONS), sorted(loaded.intersection(MIGRATIONS))
     # The app's modules too, so that the workers share them rather than load their own.
     assert "dockyard.app" in loaded
     assert loaded.isdisjoint(OPTIONAL), sorted(loaded.intersection(OPTIONAL))

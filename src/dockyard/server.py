@@ -9,12 +9,14 @@ same ``REGISTRY_*`` overrides, which the workers inherit).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import importlib
 import ipaddress
 import logging
 import math
+import multiprocessing
 import os
 import secrets
 import signal
@@ -234,21 +236,40 @@ def _prepare_data_directory(config: Config) -> None:
 def _migrate(config: Config) -> None:
     """Bring the schema up to date. A database out of reach does not stop the start: the
     workers answer 503 until it answers and they have migrated it (a replica restarted
-    during a database outage comes back with it, without another restart)."""
-    # Imported here: the CLI's other commands do not need the database layer.
+    during a database outage comes back with it, without another restart).
+
+    The upgrade runs in a child process of its own: the migration tooling it loads (some
+    12 MiB) then stays out of this process, which the workers are forked from."""
+    os.environ.pop(SCHEMA_PENDING_ENV, None)
+    fork = multiprocessing.get_context("fork")
+    try:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=fork) as child:
+            outcome = child.submit(_upgrade, config.database_url).result()
+    except concurrent.futures.process.BrokenProcessPool:
+        raise ServeError("database.url: the schema upgrade's process died") from None
+    if outcome is None:
+        return
+    unavailable, reason = outcome
+    if unavailable:
+        log.warning("database.url: unavailable (%s); answering 503 until it answers", reason)
+        os.environ[SCHEMA_PENDING_ENV] = "1"
+        return
+    raise ServeError(f"database.url: cannot bring the schema up to date: {reason}")
+
+
+def _upgrade(url: str) -> tuple[bool, str] | None:
+    """Migrate the database at ``url``: None when done, else whether it was out of reach and
+    why (the message, not a traceback: the URL may hold a password)."""
     from dockyard.metadata import migrate
     from dockyard.metadata.engine import DatabaseUnavailable, describe
 
-    os.environ.pop(SCHEMA_PENDING_ENV, None)
     try:
-        asyncio.run(migrate.upgrade(config.database_url))
+        asyncio.run(migrate.upgrade(url))
     except DatabaseUnavailable as exc:
-        log.warning("database.url: unavailable (%s); answering 503 until it answers", exc)
-        os.environ[SCHEMA_PENDING_ENV] = "1"
-    except Exception as exc:  # the message, not a traceback; the URL may hold a password
-        raise ServeError(
-            f"database.url: cannot bring the schema up to date: {describe(exc)}"
-        ) from exc
+        return True, str(exc)
+    except Exception as exc:
+        return False, describe(exc)
+    return None
 
 
 def _check_storage(config: Config) -> None:
