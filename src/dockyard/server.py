@@ -8,15 +8,12 @@ same ``REGISTRY_*`` overrides, which the workers inherit).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import gc
 import importlib
 import ipaddress
 import logging
 import math
-import multiprocessing
 import os
 import secrets
 import signal
@@ -234,18 +231,16 @@ def _prepare_data_directory(config: Config) -> None:
 
 
 def _migrate(config: Config) -> None:
-    """Bring the schema up to date. A database out of reach does not stop the start: the
-    workers answer 503 until it answers and they have migrated it (a replica restarted
-    during a database outage comes back with it, without another restart).
+    """Bring the schema up to date (in a child process: see ``forked_upgrade``). A database
+    out of reach does not stop the start: the workers answer 503 until it answers and they
+    have migrated it (a replica restarted during a database outage comes back with it,
+    without another restart)."""
+    from dockyard.metadata.forked_upgrade import UpgradeDied, upgrade_in_child
 
-    The upgrade runs in a child process of its own: the migration tooling it loads (some
-    12 MiB) then stays out of this process, which the workers are forked from."""
     os.environ.pop(SCHEMA_PENDING_ENV, None)
-    fork = multiprocessing.get_context("fork")
     try:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=fork) as child:
-            outcome = child.submit(_upgrade, config.database_url).result()
-    except concurrent.futures.process.BrokenProcessPool:
+        outcome = upgrade_in_child(config.database_url)
+    except UpgradeDied:
         raise ServeError("database.url: the schema upgrade's process died") from None
     if outcome is None:
         return
@@ -255,21 +250,6 @@ def _migrate(config: Config) -> None:
         os.environ[SCHEMA_PENDING_ENV] = "1"
         return
     raise ServeError(f"database.url: cannot bring the schema up to date: {reason}")
-
-
-def _upgrade(url: str) -> tuple[bool, str] | None:
-    """Migrate the database at ``url``: None when done, else whether it was out of reach and
-    why (the message, not a traceback: the URL may hold a password)."""
-    from dockyard.metadata import migrate
-    from dockyard.metadata.engine import DatabaseUnavailable, describe
-
-    try:
-        asyncio.run(migrate.upgrade(url))
-    except DatabaseUnavailable as exc:
-        return True, str(exc)
-    except Exception as exc:
-        return False, describe(exc)
-    return None
 
 
 def _check_storage(config: Config) -> None:

@@ -86,11 +86,12 @@ def make_client(
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    options: dict[str, Any] = {
-        "endpoint_url": endpoint_url(config.regionendpoint, config.secure),
-        "use_ssl": config.secure,
-        "verify": False if config.skipverify else None,
-        "config": settings,
+    client = _session().create_client(
+        "s3",
+        endpoint_url=endpoint_url(config.regionendpoint, config.secure),
+        use_ssl=config.secure,
+        verify=False if config.skipverify else None,
+        config=settings,
         **credentials,
-    }
-    return cast("S3Client", _session().create_client("s3", **options))
+    )
+    return cast("S3Client", client)
