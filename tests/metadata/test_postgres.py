@@ -145,6 +145,26 @@ async def test_warming_opens_pooled_connections(database_url: str) -> None:
         await database.close()
 
 
+async def test_connections_opened_for_a_burst_serve_the_next_one(database_url: str) -> None:
+    limit = engine_module.PG_CONNECTIONS
+    database = open_database(database_url)
+
+    async def backend() -> int:
+        # Held long enough for every read of a burst to need a connection of its own.
+        rows = await database.read(text("SELECT pg_backend_pid(), pg_sleep(0.2)"))
+        return int(rows[0][0])
+
+    try:
+        first = set(await asyncio.gather(*(backend() for _ in range(limit))))
+        assert len(first) == limit
+        # The same connections again: none was closed after its use and another opened.
+        assert set(await asyncio.gather(*(backend() for _ in range(limit)))) == first
+        # More reads at once than connections: the rest wait for one rather than open more.
+        assert set(await asyncio.gather(*(backend() for _ in range(limit + 5)))) == first
+    finally:
+        await database.close()
+
+
 async def test_warming_an_unreachable_database_gives_up_quietly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -33,8 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from dockyard.metadata.sqlite import SqliteDatabase
 
 __all__ = [
-    "PG_POOL_OVERFLOW",
-    "PG_POOL_SIZE",
+    "PG_CONNECTIONS",
     "WARM_POOL",
     "AsyncDatabase",
     "Database",
@@ -43,8 +42,8 @@ __all__ = [
     "open_database",
 ]
 
-PG_POOL_SIZE = 12
-PG_POOL_OVERFLOW = 8
+PG_CONNECTIONS = 20
+"""PostgreSQL connections each process opens at most, and keeps once opened."""
 WARM_POOL = 4
 """Connections each process opens at start-up (see ``Database.warm``)."""
 WARM_SECONDS = 10.0
@@ -268,15 +267,15 @@ def open_database(url: str, *, statement_timeout: float | None = STATEMENT_SECON
     if backend == "sqlite":
         return SqliteDatabase(url)
     if backend == "postgresql":
-        # The pool keeps enough connections for a busy worker: with SQLAlchemy's default of 5
-        # most requests opened and closed an overflow connection, costing PostgreSQL as much
-        # CPU as the registry itself. 20 at most per process keeps 2 replicas x 2 workers
-        # within PostgreSQL's default of 100 connections.
+        # Connections are opened once and kept: a request beyond PG_CONNECTIONS waits for one
+        # (milliseconds) rather than opening its own, which costs a backend fork, a handshake
+        # and asyncpg's setup queries, more than most requests. 2 replicas x 2 workers x 20
+        # stays within PostgreSQL's default of 100 connections.
         parsed, timeouts = _timeouts(parsed, statement_timeout)
         engine = create_async_engine(
             parsed.set(drivername="postgresql+asyncpg"),
-            pool_size=PG_POOL_SIZE,
-            max_overflow=PG_POOL_OVERFLOW,
+            pool_size=PG_CONNECTIONS,
+            max_overflow=0,
             connect_args=timeouts,
         )
         _ping_when_idle(engine)
