@@ -63,6 +63,7 @@ def metrics(sizes: Sizes, s3: bool = False) -> list[Metric]:
     else:
         pulls = _pulls(sizes, "", "")
     head_note = " (redirects followed)" if s3 else ""
+    get_note = " (the 307 to S3, not followed)" if s3 else f" ({sizes.layer_size} bytes)"
     return [
         Metric("push_monolithic", f"Blob push {blob}, monolithic (POST + one PUT)", "MiB/s", True),
         Metric("push_chunked", f"Blob push {blob}, chunked ({chunk} PATCHes)", "MiB/s", True),
@@ -70,6 +71,7 @@ def metrics(sizes: Sizes, s3: bool = False) -> list[Metric]:
         Metric("rps_manifest_get", f"Manifest GET by tag, {c} connections", "req/s", True),
         Metric("rps_manifest_head", f"Manifest HEAD by tag, {c} connections", "req/s", True),
         Metric("rps_blob_head", f"Blob HEAD, {c} connections{head_note}", "req/s", True),
+        Metric("rps_blob_get", f"Blob GET, {c} connections{get_note}", "req/s", True),
         Metric("rps_tags_list", f"Tags list (10 tags), {c} connections", "req/s", True),
         Metric(
             "small_pushes",

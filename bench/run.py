@@ -306,6 +306,8 @@ def _benchmark(args: argparse.Namespace, specs: list[ServerSpec]) -> int:
             "- Distribution also redirects blob HEAD requests to S3 (Dockyard answers them "
             "itself); hey follows the redirect, so Distribution's blob HEAD rate includes a "
             "HEAD to the S3 server.",
+            "- The blob GET rate is the rate of the 307s themselves (wrk does not follow "
+            "them): the registry's own part of a redirected pull.",
         ]
     text = render(rows, header, cores, stores=s3, title="S3 storage" if s3 else "")
     print(text)

@@ -27,6 +27,7 @@ METRICS = [
     "Manifest GET by tag",
     "Manifest HEAD by tag",
     "Blob HEAD",
+    "Blob GET",
     "Tags list",
     "Small image pushes",
     "RSS at idle",
