@@ -87,7 +87,9 @@ def create_app(config: Config, schema_pending: bool = False) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # `dockyard serve` migrated the schema once before forking the workers.
-        store = await open_store(config.database_url, migrate=False)
+        store = await open_store(
+            config.database_url, migrate=False, connections=config.database.maxconnections
+        )
         # Built here: auth.builtin keeps its accounts in the metadata's database.
         access = access_controller(
             config.auth,

@@ -86,6 +86,7 @@ def test_health(config: Config) -> None:
 
 def test_database(config: Config) -> None:
     assert config.database.url is None
+    assert config.database.maxconnections == 20
     assert config.database_url == "sqlite:////home/someone/.local/share/dockyard/dockyard.db"
     assert config.data_directory == "/home/someone/.local/share/dockyard"
 

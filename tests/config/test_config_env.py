@@ -41,6 +41,7 @@ def test_scalar_overrides(tmp_path: Path) -> None:
             "REGISTRY_STORAGE_DELETE_ENABLED": "true",
             "REGISTRY_HTTP_WORKERS": "3",
             "REGISTRY_LOG_LEVEL": "debug",
+            "REGISTRY_DATABASE_MAXCONNECTIONS": "6",
         },
     )
     assert config.http.addr == "0.0.0.0:5001"
@@ -50,6 +51,7 @@ def test_scalar_overrides(tmp_path: Path) -> None:
     assert config.storage.delete.enabled is True
     assert config.http.workers == 3
     assert config.log.level == "debug"
+    assert config.database.maxconnections == 6
 
 
 def test_nested_section_key(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ def _refusal(tmp_path: Path, text: str) -> ConfigError:
             "storage.s3.bukket: unknown key",
         ),
         ("database:\n  uri: x\n", "database.uri: unknown key"),
+        ("database:\n  maxconnections: 0\n", "database.maxconnections: "),
         # Storage drivers.
         (
             "storage:\n  azure:\n    accountname: a\n",

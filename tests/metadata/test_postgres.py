@@ -15,12 +15,16 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ProgrammingError
 
 from contracts.metadata_suite import MetadataStoreContract, manifest
+from dockyard.app import create_app
+from dockyard.config import load_config
 from dockyard.metadata import engine as engine_module
 from dockyard.metadata.base import MetadataStore
 from dockyard.metadata.engine import AsyncDatabase, DatabaseUnavailable, describe, open_database
@@ -145,6 +149,18 @@ async def test_warming_opens_pooled_connections(database_url: str) -> None:
         await database.close()
 
 
+async def test_warming_opens_no_more_than_the_pool_holds(database_url: str) -> None:
+    database = open_database(database_url, connections=2)
+    assert isinstance(database, AsyncDatabase)
+    try:
+        # Not a wait of WARM_SECONDS for a third connection that the pool never gives.
+        async with asyncio.timeout(engine_module.WARM_SECONDS / 2):
+            await database.warm(4)
+        assert database.engine.sync_engine.pool.checkedin() == 2
+    finally:
+        await database.close()
+
+
 async def test_connections_opened_for_a_burst_serve_the_next_one(database_url: str) -> None:
     limit = engine_module.PG_CONNECTIONS
     database = open_database(database_url)
@@ -163,6 +179,49 @@ async def test_connections_opened_for_a_burst_serve_the_next_one(database_url: s
         assert set(await asyncio.gather(*(backend() for _ in range(limit + 5)))) == first
     finally:
         await database.close()
+
+
+async def _backends(url: str) -> int:
+    """How many connections the database at ``url`` has (other than the one asking)."""
+    name = make_url(url).database
+    dsn = make_url(SERVER).render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn, timeout=5)
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+        )
+    finally:
+        await connection.close()
+
+
+async def test_database_maxconnections_caps_each_process(database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 0.1,
+                "storage": {"filesystem": {"rootdirectory": str(tmp_path / "data")}},
+                "database": {"url": database_url, "maxconnections": 3},
+            }
+        )
+    )
+    app = create_app(load_config(str(path), {}))
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://registry") as client,
+    ):
+        # Twelve lookups at once, each a read of the database.
+        missing = f"sha256:{'0' * 64}"
+        answers = await asyncio.gather(
+            *(client.head(f"/v2/team/app{n}/blobs/{missing}") for n in range(12))
+        )
+        assert {answer.status_code for answer in answers} == {404}
+        assert 1 <= await _backends(database_url) <= 3
 
 
 async def test_warming_an_unreachable_database_gives_up_quietly(

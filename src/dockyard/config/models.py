@@ -30,6 +30,7 @@ from dockyard.config.storage import StorageConfig
 from dockyard.config.tracing import TracingConfig
 
 __all__ = [
+    "DATABASE_CONNECTIONS",
     "AccessLogConfig",
     "Config",
     "DatabaseConfig",
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 SUPPORTED_VERSION = "0.1"
+DATABASE_CONNECTIONS = 20
+"""PostgreSQL connections each process opens at most (``database.maxconnections``)."""
 
 
 def _lower(value: Any) -> Any:
@@ -111,6 +114,8 @@ class DatabaseConfig(Model):
 
     url: Text | None = None
     """SQLAlchemy URL; default ``sqlite:///<data directory>/dockyard.db``."""
+    maxconnections: int = Field(DATABASE_CONNECTIONS, gt=0)
+    """PostgreSQL connections each worker process opens at most, and keeps open."""
 
 
 class GcConfig(Model):

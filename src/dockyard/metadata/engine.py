@@ -29,7 +29,9 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
+from dockyard.config.models import DATABASE_CONNECTIONS
 from dockyard.metadata.sqlite import SqliteDatabase
 
 __all__ = [
@@ -42,8 +44,8 @@ __all__ = [
     "open_database",
 ]
 
-PG_CONNECTIONS = 20
-"""PostgreSQL connections each process opens at most, and keeps once opened."""
+PG_CONNECTIONS = DATABASE_CONNECTIONS
+"""PostgreSQL connections each process opens at most by default, and keeps once opened."""
 WARM_POOL = 4
 """Connections each process opens at start-up (see ``Database.warm``)."""
 WARM_SECONDS = 10.0
@@ -178,7 +180,11 @@ class AsyncDatabase:
     async def warm(self, connections: int) -> None:
         # A new PostgreSQL connection costs a backend fork, a handshake and asyncpg's setup
         # queries (milliseconds of CPU on both sides): paid at start-up rather than by the first
-        # burst of concurrent requests. Held together, so that each is a connection of its own.
+        # burst of concurrent requests. Held together, so that each is a connection of its own
+        # (no more than the pool holds: the rest would wait for the first to be returned).
+        pool = self._engine.sync_engine.pool
+        if isinstance(pool, QueuePool):
+            connections = min(connections, pool.size())
         opened = 0
         all_open = asyncio.Event()
 
@@ -257,24 +263,29 @@ def _timeouts(url: URL, statements: float | None) -> tuple[URL, dict[str, float 
     return url.set(query=query), chosen
 
 
-def open_database(url: str, *, statement_timeout: float | None = STATEMENT_SECONDS) -> Database:
+def open_database(
+    url: str,
+    *,
+    statement_timeout: float | None = STATEMENT_SECONDS,
+    connections: int = PG_CONNECTIONS,
+) -> Database:
     """The database at ``url``, configured for concurrent use by many processes. Nothing is
     connected until the first transaction or read. ``statement_timeout`` (seconds, or None
     for no limit) bounds the wait for each PostgreSQL statement's answer, unless the URL says
-    otherwise (see :data:`STATEMENT_SECONDS`)."""
+    otherwise (see :data:`STATEMENT_SECONDS`); ``connections`` caps PostgreSQL connections."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return SqliteDatabase(url)
     if backend == "postgresql":
-        # Connections are opened once and kept: a request beyond PG_CONNECTIONS waits for one
+        # Connections are opened once and kept: a request beyond ``connections`` waits for one
         # (milliseconds) rather than opening its own, which costs a backend fork, a handshake
         # and asyncpg's setup queries, more than most requests. 2 replicas x 2 workers x 20
         # stays within PostgreSQL's default of 100 connections.
         parsed, timeouts = _timeouts(parsed, statement_timeout)
         engine = create_async_engine(
             parsed.set(drivername="postgresql+asyncpg"),
-            pool_size=PG_CONNECTIONS,
+            pool_size=connections,
             max_overflow=0,
             connect_args=timeouts,
         )
