@@ -25,6 +25,7 @@ from sqlalchemy.exc import ProgrammingError
 from contracts.metadata_suite import MetadataStoreContract, manifest
 from dockyard.app import create_app
 from dockyard.config import load_config
+from dockyard.config.models import DATABASE_CONNECTIONS
 from dockyard.metadata import engine as engine_module
 from dockyard.metadata.base import MetadataStore
 from dockyard.metadata.engine import AsyncDatabase, DatabaseUnavailable, describe, open_database
@@ -162,7 +163,7 @@ async def test_warming_opens_no_more_than_the_pool_holds(database_url: str) -> N
 
 
 async def test_connections_opened_for_a_burst_serve_the_next_one(database_url: str) -> None:
-    limit = engine_module.PG_CONNECTIONS
+    limit = DATABASE_CONNECTIONS
     database = open_database(database_url)
 
     async def backend() -> int:

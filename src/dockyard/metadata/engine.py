@@ -35,7 +35,6 @@ from dockyard.config.models import DATABASE_CONNECTIONS
 from dockyard.metadata.sqlite import SqliteDatabase
 
 __all__ = [
-    "PG_CONNECTIONS",
     "WARM_POOL",
     "AsyncDatabase",
     "Database",
@@ -44,8 +43,6 @@ __all__ = [
     "open_database",
 ]
 
-PG_CONNECTIONS = DATABASE_CONNECTIONS
-"""PostgreSQL connections each process opens at most by default, and keeps once opened."""
 WARM_POOL = 4
 """Connections each process opens at start-up (see ``Database.warm``)."""
 WARM_SECONDS = 10.0
@@ -267,7 +264,7 @@ def open_database(
     url: str,
     *,
     statement_timeout: float | None = STATEMENT_SECONDS,
-    connections: int = PG_CONNECTIONS,
+    connections: int = DATABASE_CONNECTIONS,
 ) -> Database:
     """The database at ``url``, configured for concurrent use by many processes. Nothing is
     connected until the first transaction or read. ``statement_timeout`` (seconds, or None

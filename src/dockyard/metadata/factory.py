@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dockyard.metadata.engine import PG_CONNECTIONS, open_database
+from dockyard.config.models import DATABASE_CONNECTIONS
+from dockyard.metadata.engine import open_database
 from dockyard.metadata.sql import SqlMetadataStore
 
 __all__ = ["open_store"]
 
 
 async def open_store(
-    url: str, *, migrate: bool = True, connections: int = PG_CONNECTIONS
+    url: str, *, migrate: bool = True, connections: int = DATABASE_CONNECTIONS
 ) -> SqlMetadataStore:
     """The store at ``url``, its schema first brought up to date unless ``migrate`` is off
     (for deployments that run ``dockyard migrate`` as a separate step); ``connections`` caps
