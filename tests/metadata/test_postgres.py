@@ -44,13 +44,20 @@ except ImportError:
     pytest.skip(SKIP_REASON, allow_module_level=True)
 
 
-async def _admin(statement: str) -> None:
+@contextlib.asynccontextmanager
+async def _server_connection() -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the tests' own to the server, outside any pool under test."""
     dsn = make_url(SERVER).render_as_string(hide_password=False)
     connection = await asyncpg.connect(dsn, timeout=5)
     try:
-        await connection.execute(statement)
+        yield connection
     finally:
         await connection.close()
+
+
+async def _admin(statement: str) -> None:
+    async with _server_connection() as connection:
+        await connection.execute(statement)
 
 
 async def _create_database(name: str) -> None:
@@ -184,19 +191,12 @@ async def test_connections_opened_for_a_burst_serve_the_next_one(database_url: s
 
 async def _backends(url: str) -> int:
     """How many connections the database at ``url`` has (other than the one asking)."""
-    name = make_url(url).database
-    dsn = make_url(SERVER).render_as_string(hide_password=False)
-    connection = await asyncpg.connect(dsn, timeout=5)
-    try:
-        return int(
-            await connection.fetchval(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = $1 AND pid <> pg_backend_pid()",
-                name,
-            )
+    async with _server_connection() as connection:
+        count = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            make_url(url).database,
         )
-    finally:
-        await connection.close()
+    return int(count)
 
 
 async def test_database_maxconnections_caps_each_process(database_url: str, tmp_path: Path) -> None:
