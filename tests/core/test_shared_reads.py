@@ -29,10 +29,17 @@ class Storage:
     closed: int = 0
     gate: asyncio.Event | None = None
     """When set up, each read waits for it before its first chunk."""
+    takers: list[asyncio.Task[object] | None] = field(default_factory=list)
+    """The task that took each chunk from storage."""
+    streams: list[AsyncIterator[bytes]] = field(default_factory=list)
+    """Every read opened: held, so that only an explicit close (not garbage collection)
+    closes one."""
 
     def reader(self, path: str, offset: int, length: int) -> AsyncIterator[bytes]:
         self.opened.append((path, offset, length))
-        return self._read(path, offset, length)
+        stream = self._read(path, offset, length)
+        self.streams.append(stream)
+        return stream
 
     async def _read(self, path: str, offset: int, length: int) -> AsyncIterator[bytes]:
         try:
@@ -40,6 +47,7 @@ class Storage:
                 await self.gate.wait()
             async for chunk in self.driver.reader(path, offset, length):
                 self.chunks += 1
+                self.takers.append(asyncio.current_task())
                 yield chunk
         finally:
             self.closed += 1
@@ -90,6 +98,40 @@ async def test_a_lone_reader_takes_chunks_from_storage_only_as_it_needs_them(
     assert storage.chunks == 1
     rest = await read_all(chunks)
     assert first + rest == data
+
+
+async def test_a_lone_reader_takes_the_storage_read_over(storage: Storage, data: bytes) -> None:
+    # Past the first chunk nobody can join: the reader's own task takes the rest from storage,
+    # with no hand-off through the sharing task for each chunk.
+    reads = SharedReads(storage.reader)
+    reader = asyncio.create_task(read_all(reads.read(PATH, 0, len(data))))
+    assert await reader == data
+    assert storage.takers[-8:] == [reader] * 8
+    assert storage.closed == 1
+    assert reads.reads == 0
+
+
+async def test_a_read_taken_over_is_closed_however_early_its_reader_leaves(
+    storage: Storage, data: bytes
+) -> None:
+    reads = SharedReads(storage.reader)
+    for steps in range(8):
+        chunks = reads.read(PATH, 0, len(data))
+        reader = asyncio.create_task(anext(chunks))
+        assert await reader == data[:MiB]
+        waiting = asyncio.create_task(anext(chunks))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        await chunks.aclose()
+    for _ in range(50):
+        if storage.closed == len(storage.opened):
+            break
+        await asyncio.sleep(0.01)
+    assert len(storage.opened) == 8
+    assert storage.closed == 8
+    assert reads.reads == 0
 
 
 async def test_a_reader_arriving_after_the_first_chunk_was_taken_reads_alone(

@@ -109,7 +109,8 @@ class _Response(asyncio.Protocol):
         self.finished = False
         self.etag: str | None = None
         """The object's ETag, from the response headers."""
-        self.head: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.head: asyncio.Future[None] = self._loop.create_future()
         self._waiter: asyncio.Future[None] | None = None
         self._transport: asyncio.Transport | None = None
         self._watchdog: asyncio.TimerHandle | None = None
@@ -299,9 +300,7 @@ class _Response(asyncio.Protocol):
             # and fail only if none come in another period.
             self._low_water(1)
             self._socket = None
-        self._watchdog = asyncio.get_running_loop().call_later(
-            self._idle, self._watch, self._remaining
-        )
+        self._watchdog = self._loop.call_later(self._idle, self._watch, self._remaining)
 
     async def next_chunk(self) -> bytes | None:
         while not self.chunks:
@@ -311,11 +310,11 @@ class _Response(asyncio.Protocol):
                 return None
             if self._watchdog is None:
                 self._watch(-2)
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._loop.create_future()
             await self._waiter
         chunk = self.chunks.popleft()
         self._waiting -= len(chunk)
-        size = self._pacer.taken(len(chunk), asyncio.get_running_loop().time())
+        size = self._pacer.taken(len(chunk), self._loop.time())
         if size is not None:
             self._resize(size)
         if self._paused and self._waiting < self._limit and self._transport is not None:
