@@ -117,8 +117,7 @@ async def test_a_read_taken_over_is_closed_however_early_its_reader_leaves(
     reads = SharedReads(storage.reader)
     for steps in range(8):
         chunks = reads.read(PATH, 0, len(data))
-        reader = asyncio.create_task(anext(chunks))
-        assert await reader == data[:MiB]
+        assert await anext(chunks) == data[:MiB]
         waiting = asyncio.create_task(anext(chunks))
         for _ in range(steps):
             await asyncio.sleep(0)
