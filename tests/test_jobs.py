@@ -7,12 +7,15 @@ import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, text
 
 from dockyard.jobs import Jobs, run_periodically
 from dockyard.metadata.engine import Database, open_database
+from dockyard.metadata.schema import jobs
 from metadata.test_postgres import database_of
 
 
@@ -46,6 +49,31 @@ async def test_a_job_is_due_again_once_its_interval_has_passed(replicas: list[Da
     await asyncio.sleep(0.6)
     assert await jobs.claim("purge", 60)
     assert not await jobs.claim("purge", 60)
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    with database_of("postgresql", tmp_path, migrate=True) as url:
+        yield url
+
+
+async def test_a_claim_that_waited_for_a_connection_counts_its_interval_from_then(
+    postgres_url: str,
+) -> None:
+    # One connection, held by a slow read: the claim waits for it before it can run.
+    database = open_database(postgres_url, connections=1)
+    try:
+        slow = asyncio.create_task(database.read(text("SELECT pg_sleep(0.5)")))
+        await asyncio.sleep(0.1)  # the read has the connection
+        asked = datetime.now(UTC)
+        assert await Jobs(database).claim("purge", 60)
+        await slow
+        rows = await database.read(select(jobs.c.last_run, jobs.c.next_run))
+    finally:
+        await database.close()
+    [(last_run, next_run)] = rows
+    assert last_run - asked > timedelta(seconds=0.3)
+    assert next_run == last_run + timedelta(seconds=60)
 
 
 async def test_exactly_one_of_many_concurrent_claimers_wins(replicas: list[Database]) -> None:

@@ -27,11 +27,15 @@ __all__ = ["Jobs", "run_periodically"]
 log = logging.getLogger("dockyard.jobs")
 
 
-def _claim(conn: Connection, name: str, interval: float, now: datetime) -> bool:
+def _claim(conn: Connection, name: str, interval: float) -> bool:
     query = select(jobs.c.next_run).where(jobs.c.name == name)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     row = conn.execute(query).first()
+    # The time once the row is held, not when the claim was asked for: a claim that waited
+    # for a connection would otherwise start its interval early, and let the next claim run
+    # the job again less than an interval after this one.
+    now = datetime.now(UTC)
     following = now + timedelta(seconds=interval)
     if row is None:
         exists = conn.execute(select(jobs.c.name).where(jobs.c.name == name)).first()
@@ -52,7 +56,7 @@ class Jobs:
     async def claim(self, name: str, interval: float) -> bool:
         """True if this caller may run ``name`` now; it is then not due for ``interval``."""
         try:
-            return await self._database.transaction(_claim, name, interval, datetime.now(UTC))
+            return await self._database.transaction(_claim, name, interval)
         except IntegrityError:  # a concurrent first insert: the other caller won
             return False
 
