@@ -51,17 +51,12 @@ async def test_a_job_is_due_again_once_its_interval_has_passed(replicas: list[Da
     assert not await jobs.claim("purge", 60)
 
 
-@pytest.fixture
-def postgres_url(tmp_path: Path) -> Iterator[str]:
-    with database_of("postgresql", tmp_path, migrate=True) as url:
-        yield url
-
-
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_claim_that_waited_for_a_connection_counts_its_interval_from_then(
-    postgres_url: str,
+    database_url: str,
 ) -> None:
     # One connection, held by a slow read: the claim waits for it before it can run.
-    database = open_database(postgres_url, connections=1)
+    database = open_database(database_url, connections=1)
     try:
         slow = asyncio.create_task(database.read(text("SELECT pg_sleep(0.5)")))
         await asyncio.sleep(0.1)  # the read has the connection

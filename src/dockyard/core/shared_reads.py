@@ -136,7 +136,8 @@ class _Read:
             if self._task is not None and not self._task.done():
                 self._task.cancel()
             elif self._handover is not None:
-                # Handed over to a follower cancelled before it took the read.
+                # Handed over to a follower cancelled before it took the read: closed by a
+                # task of its own, kept in ``_task`` until it is done.
                 upstream, self._handover = self._handover, None
                 self._task = asyncio.get_running_loop().create_task(_close(upstream))
             return
