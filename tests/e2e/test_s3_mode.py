@@ -66,7 +66,10 @@ def test_push_pull_with_presigned_redirects(
         assert "cache-control" not in got.headers  # the presigned URL expires; the blob does not
         presigned = got.headers["Location"]
         assert bucket in presigned
-        assert httpx.get(presigned, timeout=60).content == data
+        fetched = httpx.get(presigned, timeout=60)
+        assert fetched.content == data
+        # Typed as a blob the registry streams itself (S3 would say binary/octet-stream).
+        assert fetched.headers["Content-Type"] == "application/octet-stream"
     keys = [
         item["Key"]
         for item in s3.client().list_objects_v2(Bucket=bucket, Prefix="registry/")["Contents"]
@@ -86,6 +89,7 @@ def test_redirect_disabled_streams_the_bytes(
         got = client.request("GET", f"/v2/s3/plain/blobs/{digest}")
         assert got.status_code == 200
         assert got.content == data
+        assert got.headers["Content-Type"] == "application/octet-stream"
         assert got.headers["Cache-Control"] == "max-age=31536000"  # the bytes never change
         ranged = client.request(
             "GET", f"/v2/s3/plain/blobs/{digest}", headers={"Range": "bytes=10-19"}

@@ -18,6 +18,7 @@ import pytest
 
 from contracts.storage_suite import MiB, StorageDriverContract, walk_all
 from dockyard.config.storage import S3Config
+from dockyard.mediatypes import OCTET_STREAM
 from dockyard.storage.base import InvalidOffset, PathNotFound, StorageDriver, StorageError
 from dockyard.storage.s3 import REDIRECT_SECONDS, S3Driver, S3Error
 from dockyard.storage.s3.client import ATTEMPTS, endpoint_url, make_client
@@ -100,6 +101,7 @@ async def sha256_of(driver: S3Driver, path: str) -> str:
 _CHILD_WRITER = """
 import asyncio, json, random, sys
 from dockyard.config.storage import S3Config
+from dockyard.mediatypes import OCTET_STREAM
 from dockyard.storage.s3 import S3Driver
 
 async def main(section, path, seed, total, start, end, step):
@@ -349,6 +351,23 @@ async def test_move_below_the_threshold_copies_whole(
     assert await s3d.get_content("dst") == data
     assert "-" not in client.head_object(Bucket=bucket, Key="dst")["ETag"]
     assert keys_in(client, bucket) == ["dst"]
+
+
+async def test_every_object_is_typed_as_the_registry_serves_a_blob(
+    s3d: S3Driver, client: S3Client, bucket: str
+) -> None:
+    # A pull redirected to the store gets the object's own type: it must match a streamed one.
+    await s3d.put_content("put", b"p")
+    await finish(s3d, "small", 0, b"small")
+    await finish(s3d, "parts", 0, data_of(15, 9 * MiB))
+    await s3d.move("parts", "moved-in-parts")  # above the threshold: copied in parts
+    assert "-" in client.head_object(Bucket=bucket, Key="moved-in-parts")["ETag"]
+    await s3d.put_content("whole", b"w")
+    await s3d.move("whole", "moved-whole")
+    keys = ["put", "small", "moved-in-parts", "moved-whole"]
+    assert keys_in(client, bucket) == sorted(keys)
+    types = {key: client.head_object(Bucket=bucket, Key=key)["ContentType"] for key in keys}
+    assert types == dict.fromkeys(keys, OCTET_STREAM)
 
 
 async def test_rootdirectory_is_a_key_prefix(s3d: S3Driver, client: S3Client, bucket: str) -> None:

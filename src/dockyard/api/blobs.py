@@ -14,11 +14,10 @@ from dockyard.api.responses import LocalFileResponse
 from dockyard.auth.base import Access
 from dockyard.core.blobs import BlobLocation, Blobs
 from dockyard.errors import BlobUnknown
+from dockyard.mediatypes import OCTET_STREAM
 from dockyard.storage.base import PathNotFound
 
 __all__ = ["delete_blob", "get_blob"]
-
-_OCTET_STREAM = "application/octet-stream"
 
 
 def _headers(location: BlobLocation) -> dict[str, str]:
@@ -39,7 +38,7 @@ async def get_blob(request: Request) -> Response | LocalFileResponse:
     headers = _headers(location)
     if request.method == "HEAD":
         headers["Content-Length"] = str(location.size)
-        return Response(status_code=200, headers=headers, media_type=_OCTET_STREAM)
+        return Response(status_code=200, headers=headers, media_type=OCTET_STREAM)
     # A GET is a pull (a HEAD only asks whether the blob is there).
     blobs.pulled(name, location)
     range_header = request.headers.get("range")
@@ -54,12 +53,12 @@ async def get_blob(request: Request) -> Response | LocalFileResponse:
             return RedirectResponse(redirect, status_code=307, headers=headers)
         if location.local_path is not None:
             # Zero-copy send: Granian's pathsend extension serves the file from the kernel.
-            return LocalFileResponse(location.local_path, location.size, headers, _OCTET_STREAM)
+            return LocalFileResponse(location.local_path, location.size, headers, OCTET_STREAM)
         headers["Content-Length"] = str(location.size)
         return StreamingResponse(
             await _started(_guarded(blobs, location, 0, location.size, location.digest)),
             headers=headers,
-            media_type=_OCTET_STREAM,
+            media_type=OCTET_STREAM,
         )
     if len(ranges) == 1:
         first, last = ranges[0]
@@ -69,12 +68,12 @@ async def get_blob(request: Request) -> Response | LocalFileResponse:
             await _started(_guarded(blobs, location, first, last - first + 1, location.digest)),
             status_code=206,
             headers=headers,
-            media_type=_OCTET_STREAM,
+            media_type=OCTET_STREAM,
         )
     boundary = secrets.token_hex(16)
     parts = [
         (
-            f"--{boundary}\r\nContent-Type: {_OCTET_STREAM}\r\n"
+            f"--{boundary}\r\nContent-Type: {OCTET_STREAM}\r\n"
             f"Content-Range: bytes {first}-{last}/{location.size}\r\n\r\n"
         ).encode()
         for first, last in ranges

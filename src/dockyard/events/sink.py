@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 from dockyard import manifest
 from dockyard.events.context import RequestContext, current
 from dockyard.manifest import Descriptor
+from dockyard.mediatypes import OCTET_STREAM
 from dockyard.metadata.base import OutboxEvent
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
 Action = Literal["push", "pull", "mount", "delete"]
 
 # Distribution describes blobs by this media type in events (it does not know a layer's).
-BLOB_MEDIA_TYPE = "application/octet-stream"
+BLOB_MEDIA_TYPE = OCTET_STREAM
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from anyio.to_thread import run_sync
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from dockyard.mediatypes import OCTET_STREAM
 from dockyard.storage.base import StorageError, StorageUnavailable
 from dockyard.storage.s3.parts import Part
 
@@ -124,8 +125,12 @@ class ObjectOptions:
     def create_args(self, scratch: bool = False) -> dict[str, Any]:
         """Arguments for PutObject, CreateMultipartUpload and CopyObject. Scratch objects
         (tails) keep the bucket's default storage class: they live for minutes, and colder
-        classes bill a minimum duration."""
-        args: dict[str, Any] = {}
+        classes bill a minimum duration.
+
+        Every object is typed as the registry serves a blob: a pull redirected to the store
+        then gets the same ``Content-Type`` as one the registry streams (S3's default for an
+        untyped object is ``binary/octet-stream``)."""
+        args: dict[str, Any] = {"ContentType": OCTET_STREAM}
         if self.encrypt:
             args["ServerSideEncryption"] = "aws:kms" if self.kms_key_id else "AES256"
             if self.kms_key_id:
