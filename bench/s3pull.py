@@ -15,7 +15,8 @@ Dockyard shares; with ``--distinct`` each client pulls a blob of its own (pushed
 so that nothing is shared. ``--baseline-cmd`` adds a third server, another Dockyard (say, the
 code before a change) over the same bucket and database, measured in the same rounds and paired
 with Distribution the same way. ``--hold`` keeps the servers running after the push and prints
-their pids (for a profiler), until Enter is pressed.
+their pids and blob URLs (with ``--distinct``, one per client; for a profiler and a load of
+one's own), until Enter is pressed.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"moto {moto.pid}; " + "; ".join(f"{s.spec.name} {s.pid}" for s in servers))
             for s in servers:
                 print(f"  {s.spec.name}: {s.url('/v2/bench/mono/blobs/' + blob.digest)}")
+                for each in distinct:
+                    print(f"    {s.url('/v2/bench/distinct/blobs/' + each.digest)}")
             input("press Enter to stop ")
             return 0
         kinds = ["one", "many"] if args.only is None else [args.only]
