@@ -381,3 +381,23 @@ def test_check_config_refuses_a_bad_auth_section(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "auth.silly" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("redis", "message"),
+    [
+        ("  addrs: [a:1, b:2]\n", "redis.addrs: one address, or the Sentinels'"),
+        ("  addr: a:1\n  sentinelpassword: x\n", "redis.sentinelpassword: only with"),
+        ("  addr: a:1\n  pool:\n    maxactiv: 3\n", "redis.pool.maxactiv: unknown key"),
+    ],
+)
+def test_check_config_refuses_a_bad_redis_section(tmp_path: Path, redis: str, message: str) -> None:
+    result = _run("check-config", "--offline", _write(tmp_path, f"redis:\n{redis}"))
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_check_config_takes_a_sentinel_section(tmp_path: Path) -> None:
+    section = "redis:\n  addrs: [s1:26379, s2:26379]\n  mastername: primary\n"
+    result = _run("check-config", "--offline", _write(tmp_path, section))
+    assert result.exit_code == 0, result.stderr

@@ -85,6 +85,7 @@ def preflight(config: Config) -> list[str]:
             )
     problems.extend(_auth_problems(config))
     problems.extend(_middleware_problems(config))
+    problems.extend(_redis_problems(config))
     try:
         warnings.extend(reporting_warnings(config))
     except ConfigError as exc:
@@ -107,6 +108,17 @@ def _middleware_problems(config: Config) -> list[Problem]:
         for section in sorted(config.middleware)
         if section != "storage"
     ]
+
+
+def _redis_problems(config: Config) -> list[Problem]:
+    from dockyard.cache.factory import check_section
+
+    try:
+        check_section(config.redis or None)
+    except ValueError as exc:
+        path, _, reason = str(exc).partition(": ")
+        return [Problem(path, reason)]
+    return []
 
 
 def _auth_problems(config: Config) -> list[Problem]:

@@ -17,19 +17,24 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from redis.asyncio import Redis
+from redis import Redis as SyncRedis
 
 from dockyard.cache.redis import RedisCache
 
 __all__ = [
+    "MASTER",
     "SHARED",
     "RedisServer",
+    "SentinelSetup",
     "delete_prefix",
     "private_redis",
+    "private_sentinel",
     "shared_redis",
     "unique_prefix",
 ]
@@ -60,9 +65,13 @@ def _free_port() -> int:
 class RedisServer:
     """A private ``redis-server`` on 127.0.0.1, keeping nothing on disk."""
 
-    def __init__(self, port: int, log: IO[bytes]) -> None:
+    def __init__(self, port: int, log: IO[bytes], *extra: str, config: str | None = None) -> None:
+        """``extra``: more of ``redis-server``'s arguments (``--replicaof``, say); ``config``:
+        a configuration file, read first."""
         self.port = port
         self._log = log
+        self._extra = extra
+        self._config = [config] if config else []
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -76,8 +85,8 @@ class RedisServer:
     def start(self) -> bool:
         """Start the server; False if it exited at once (its port was taken)."""
         assert self._process is None
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+        command = ["redis-server", *self._config, "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", *self._extra]
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -133,17 +142,84 @@ def private_redis() -> Iterator[RedisServer]:
     """A private server for the duration of the block (skips the test without Redis)."""
     if shutil.which("redis-server") is None:
         pytest.skip(SKIP_REASON)
-    with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryFile() as log, _started(log) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _started(log: IO[bytes], *extra: str, config: str | None = None) -> Iterator[RedisServer]:
+    """A private server with ``extra`` arguments, on a free port (retried if it was taken),
+    in a directory of its own: a replica writes the data it receives to disk."""
+    with tempfile.TemporaryDirectory() as directory:
         for _ in range(_ATTEMPTS):
-            server = RedisServer(_free_port(), log)
+            server = RedisServer(_free_port(), log, "--dir", directory, *extra, config=config)
             if server.start():
                 try:
                     yield server
                 finally:
                     server.stop()
                 return
-        log.seek(0)
-        raise RuntimeError("redis-server did not start:\n" + log.read().decode()[-2000:])
+    log.seek(0)
+    raise RuntimeError("redis-server did not start:\n" + log.read().decode()[-2000:])
+
+
+def _wait(condition: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {seconds:g} s")
+        time.sleep(0.05)
+
+
+@dataclass
+class SentinelSetup:
+    """A primary, its replica and one Sentinel watching them as ``MASTER``."""
+
+    primary: RedisServer
+    replica: RedisServer
+    sentinel: RedisServer
+
+    def current_primary(self) -> int:
+        """The port of the server the Sentinel names as primary now."""
+        with SyncRedis(port=self.sentinel.port) as sentinel:
+            _host, port = sentinel.sentinel_get_master_addr_by_name(MASTER)
+        return int(port)
+
+
+MASTER = "dockyard"
+
+
+@contextlib.contextmanager
+def private_sentinel() -> Iterator[SentinelSetup]:
+    """A primary, a replica and a Sentinel (skips the test without Redis)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(SKIP_REASON)
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(tempfile.TemporaryFile())
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        primary = stack.enter_context(_started(log))
+        follows = ("--replicaof", "127.0.0.1", str(primary.port))
+        replica = stack.enter_context(_started(log, *follows))
+        direct = stack.enter_context(SyncRedis(port=replica.port))
+        _wait(lambda: direct.info("replication")["master_link_status"] == "up", "replica")
+        # Sentinel rewrites its configuration file: it gets one of its own.
+        config = scratch / "sentinel.conf"
+        config.write_text(
+            f"sentinel monitor {MASTER} 127.0.0.1 {primary.port} 1\n"
+            f"sentinel down-after-milliseconds {MASTER} 1000\n"
+            f"sentinel failover-timeout {MASTER} 5000\n"
+        )
+        sentinel = stack.enter_context(_started(log, "--sentinel", config=str(config)))
+        watcher = stack.enter_context(SyncRedis(port=sentinel.port))
+        # A replica the Sentinel has not yet reached is no candidate for a failover.
+        _wait(
+            lambda: any(
+                each["flags"] == "slave" and each["master-link-status"] == "ok"
+                for each in watcher.sentinel_slaves(MASTER)
+            ),
+            "the sentinel's replica",
+        )
+        yield SentinelSetup(primary, replica, sentinel)
 
 
 @contextlib.contextmanager
@@ -163,7 +239,7 @@ def unique_prefix() -> str:
 
 async def delete_prefix(cache: RedisCache, prefix: str) -> None:
     """Delete every key under ``prefix``."""
-    client: Redis = cache.client
+    client = cache.client
     keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
     if keys:
         await client.delete(*keys)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from redis.asyncio.connection import SSLConnection
 
 from dockyard.cache.factory import (
@@ -30,6 +31,7 @@ async def _open(opened: list[RedisCache], section: dict[str, Any]) -> dict[str, 
     cache = await open_cache(section)
     assert isinstance(cache, RedisCache)
     opened.append(cache)
+    assert isinstance(cache.client, Redis)
     pool = cache.client.connection_pool
     settings = dict(pool.connection_kwargs)
     settings["timeout"] = cache.timeout
@@ -119,7 +121,7 @@ async def test_host_alone_and_port_alone(opened: list[RedisCache]) -> None:
         ({"addr": "h:1", "tls": "yes"}, r"redis\.tls: expected a mapping"),
         ({"addr": "h:1", "tls": {"enabled": "maybe"}}, r"redis\.tls\.enabled: expected true"),
         ({"addr": "h:99999"}, r"redis\.addr: invalid address"),
-        ({"addrs": ["h:1", "h:2"]}, r"redis\.addrs: one address only"),
+        ({"addrs": ["h:1", "h:2"]}, r"redis\.addrs: one address, or the Sentinels'"),
         ({"addr": "h:1", "addrs": ["h:2"]}, r"redis\.addrs: give either"),
         ({"addr": "h:1", "db": -1}, r"redis\.db: expected a whole number"),
         ({"addr": "h:1", "db": "two"}, r"redis\.db: expected a whole number"),

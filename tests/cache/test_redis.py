@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis.asyncio import Redis
 
 from contracts.cache_suite import CacheContract
 from dockyard.cache.base import Cache, CacheError
@@ -142,6 +143,7 @@ async def test_a_burst_beyond_the_pool_waits_for_connections(redis_addr: str) ->
         await cache.set(f"{prefix}:k", b"v")
         results = await asyncio.gather(*(cache.get(f"{prefix}:k") for _ in range(200)))
         assert results == [b"v"] * 200
+        assert isinstance(cache.client, Redis)
         assert cache.client.connection_pool.max_connections == 2
     finally:
         await delete_prefix(cache, prefix)

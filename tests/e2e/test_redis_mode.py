@@ -1,5 +1,6 @@
-"""The registry with a Redis cache (redis.addr): hot facts are cached in Redis, a tag moved
-through one replica is seen at once through another, and a dead Redis only slows things."""
+"""The registry with a Redis cache (redis.addr, or a primary that Sentinel watches): hot facts
+are cached in Redis, a tag moved through one replica is seen at once through another, across a
+failover too, and a dead Redis only slows things."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from cache.redisserver import RedisServer, private_redis
+from cache.redisserver import MASTER, RedisServer, private_redis, private_sentinel
+from cache.test_redis_topologies import fail_over
 from e2e.conftest import ServerFactory
 from e2e.registry import image_manifest
 
@@ -73,3 +75,30 @@ def test_two_replicas_share_the_cache_and_see_tag_moves(
             a.request("GET", "/v2/cached/app/manifests/v2").headers["Docker-Content-Digest"]
             == again
         )
+
+
+def test_replicas_on_a_primary_that_sentinel_watches_see_tag_moves_across_a_failover(
+    tmp_path: Path, registry_factory: ServerFactory
+) -> None:
+    with private_sentinel() as setup:
+        shared = {
+            "database": {"url": f"sqlite:///{tmp_path / 'meta.db'}"},
+            "redis": {"addrs": [setup.sentinel.addr], "mastername": MASTER},
+            "storage": {"filesystem": {"rootdirectory": str(tmp_path / "blobs")}},
+        }
+        first, second = registry_factory(shared), registry_factory(shared)
+        with first.client() as a, second.client() as b:
+            old = _push_tagged(a, "watched/app", "latest", b"one")
+            for _ in range(2):
+                got = b.request("GET", "/v2/watched/app/manifests/latest")
+                assert got.headers["Docker-Content-Digest"] == old
+            with redis.Redis(port=setup.current_primary()) as primary:
+                assert primary.keys("*"), "the registry cached nothing on the primary"
+            new_primary = fail_over(setup)
+            # Through the failover, every answer is the database's truth or a current entry.
+            new = _push_tagged(a, "watched/app", "latest", b"two")
+            for client in (a, b, a, b):
+                got = client.request("GET", "/v2/watched/app/manifests/latest")
+                assert got.headers["Docker-Content-Digest"] == new
+            with redis.Redis(port=new_primary) as primary:
+                assert primary.keys("*")

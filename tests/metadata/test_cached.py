@@ -27,9 +27,11 @@ from cache.redisserver import (
     RedisServer,
     delete_prefix,
     private_redis,
+    private_sentinel,
     shared_redis,
     unique_prefix,
 )
+from cache.test_redis_topologies import fail_over, sentinel_section
 from contracts.metadata_suite import (
     MetadataStoreContract,
     blob,
@@ -496,3 +498,29 @@ async def test_a_write_during_an_outage_is_flushed_when_the_writer_is_back(
         finally:
             await c.close()
             await c.cache.close()
+
+
+async def test_a_failover_of_the_cache_flushes_what_it_may_have_lost(tmp_path: Path) -> None:
+    """A Redis failover can drop a token replacement the old primary acknowledged but had not
+    passed on, and keep the entries it should have invalidated. Replicas that learn of the
+    failover replace the epoch before using the cache again."""
+    with private_sentinel() as setup:
+        async with replicas(tmp_path, sentinel_section(setup)) as pair:
+            first = await linked_image(pair.a, "repo", "first", ["latest"])
+            for _ in range(2):
+                assert await pair.b.get_tagged_manifest("repo", "latest") == first
+            # The tag moved, and its token replacement is what the failover lost: the new
+            # primary holds the entry, stamped as current.
+            second = manifest("repo", "second")
+            await pair.backdoor.put_manifest(second, ["latest"])
+            assert await pair.b.get_tagged_manifest("repo", "latest") == first
+            await asyncio.to_thread(fail_over, setup)
+
+            deadline = time.monotonic() + 10
+            while await pair.b.get_tagged_manifest("repo", "latest") != second:
+                assert time.monotonic() < deadline, "the stale entry is still served"
+                await asyncio.sleep(0.05)
+            for replica in (pair.a, pair.b):
+                for _ in range(2):
+                    assert await replica.get_tagged_manifest("repo", "latest") == second
+            assert not pair.b.flush_owed  # paid by its next call to the cache

@@ -7,6 +7,9 @@ stores must be safe to lose. It may also be unreachable: every method then raise
 Errors::
 
     CacheError    the cache could not be reached, or did not answer in time
+    CacheLost     (a CacheError) the cache may have dropped writes it had acknowledged: its
+                  primary changed (a failover), and writes made just before may not have
+                  reached the new one. What was stored may be stale, not only missing.
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Cache", "CacheError"]
+__all__ = ["Cache", "CacheError", "CacheLost"]
 
 
 class CacheError(Exception):
     """The cache could not be reached, or did not answer in time."""
+
+
+class CacheLost(CacheError):
+    """The cache may have dropped writes it had acknowledged (a failover to a replica that
+    had not received them): entries that those writes replaced or invalidated may be back."""
 
 
 @runtime_checkable

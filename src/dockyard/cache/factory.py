@@ -22,25 +22,28 @@ Timeouts left out (or 0, as Go reads them) are short, since every cache call wai
 when Redis is down: 250 ms to connect, 100 ms to read or write. A bare number is seconds.
 ``maxactive``/``poolsize`` bound the connections (default, or 0: 64); the idle-connection
 settings are accepted and left to redis-py, which keeps no idle timer.
+
+As in Distribution 3.x, ``mastername`` makes ``addrs`` the Sentinels that know the primary
+of that name; ``sentinelusername`` and ``sentinelpassword`` log in to them (see
+``topology``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dockyard.cache.base import Cache, CacheError
+from dockyard.cache.topology import Address, Connected, Settings, connect
 from dockyard.config.durations import duration_seconds
 from dockyard.config.fields import parse_tcp_address
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 __all__ = [
     "DEFAULT_DIAL_TIMEOUT",
     "DEFAULT_IO_TIMEOUT",
     "DEFAULT_POOL_SIZE",
+    "check_section",
     "open_cache",
     "redis_client",
 ]
@@ -63,6 +66,9 @@ _KEYS = {
     "writetimeout",
     "pool",
     "poolsize",
+    "mastername",
+    "sentinelusername",
+    "sentinelpassword",
     "maxidleconns",
     "connmaxidletime",
     "tls",
@@ -123,50 +129,56 @@ def _flag(value: Any, path: str) -> bool:
     raise ValueError(f"{path}: expected true or false")
 
 
-def _address(section: Mapping[str, Any]) -> tuple[str, int] | None:
+def _addresses(section: Mapping[str, Any]) -> tuple[Address, ...]:
     addr = _text(section.get("addr"), "redis.addr")
     addrs = section.get("addrs")
     if addrs is not None and not isinstance(addrs, list | tuple):
         addrs = [addrs]
-    addresses = [a for a in (addrs or []) if a not in (None, "")]
-    if addr is not None and addresses:
+    listed = [a for a in (addrs or []) if a not in (None, "")]
+    if addr is not None and listed:
         raise ValueError("redis.addrs: give either redis.addr or redis.addrs, not both")
-    if len(addresses) > 1:
-        raise ValueError(
-            "redis.addrs: one address only (Redis Cluster and Sentinel are not supported)"
-        )
-    if addresses:
-        addr = _text(addresses[0], "redis.addrs[0]")
-    if addr is None:
-        return None
-    path = "redis.addrs[0]" if addresses else "redis.addr"
-    if ":" not in addr:
-        addr = f"{addr}:{_DEFAULT_PORT}"
-    try:
-        host, port = parse_tcp_address(addr)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
-    return host or "localhost", port
+    given = [("redis.addr", addr)] if addr is not None else []
+    for index, value in enumerate(listed):
+        path = f"redis.addrs[{index}]"
+        given.append((path, _text(value, path) or ""))
+    found: list[Address] = []
+    for path, text in given:
+        if ":" not in text:
+            text = f"{text}:{_DEFAULT_PORT}"
+        try:
+            host, port = parse_tcp_address(text)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+        found.append((host or "localhost", port))
+    return tuple(found)
 
 
-def redis_client(section: Mapping[str, Any]) -> tuple[Redis, float, str] | None:
-    """A client for the section, the bound on one call, and the server's name; None when no
-    address is configured. Connects lazily. ``ValueError`` names the offending key."""
+def _settings(section: Mapping[str, Any]) -> Settings | None:
     _check_keys(section, _KEYS, "redis")
-    address = _address(section)
-    if address is None:
+    addresses = _addresses(section)
+    if not addresses:
         return None
-    # Imported only when Redis is configured: redis-py (with the OpenTelemetry it loads)
-    # weighs some 20 MiB a process.
-    from redis.asyncio import BlockingConnectionPool, Redis
-    from redis.asyncio.connection import Connection, SSLConnection
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
     pooling = _mapping(section.get("pool"), "redis.pool")
     _check_keys(pooling, _POOL_KEYS, "redis.pool")
     tls = _mapping(section.get("tls"), "redis.tls")
     _check_keys(tls, _TLS_KEYS, "redis.tls")
+
+    mastername = _text(section.get("mastername"), "redis.mastername")
+    sentinel_username = _text(section.get("sentinelusername"), "redis.sentinelusername")
+    sentinel_password = _text(section.get("sentinelpassword"), "redis.sentinelpassword")
+    if mastername is None:
+        for name, value in (
+            ("sentinelusername", sentinel_username),
+            ("sentinelpassword", sentinel_password),
+        ):
+            if value is not None:
+                raise ValueError(f"redis.{name}: only with redis.mastername (Sentinel)")
+    if mastername is None and len(addresses) > 1:
+        raise ValueError(
+            "redis.addrs: one address, or the Sentinels' with redis.mastername "
+            "(Redis Cluster is not supported)"
+        )
+    db = _count(section.get("db"), "redis.db")
 
     dial = _seconds(section.get("dialtimeout"), DEFAULT_DIAL_TIMEOUT, "redis.dialtimeout")
     read = _seconds(section.get("readtimeout"), DEFAULT_IO_TIMEOUT, "redis.readtimeout")
@@ -187,33 +199,37 @@ def redis_client(section: Mapping[str, Any]) -> tuple[Redis, float, str] | None:
     if len(clientcas) > 1:
         raise ValueError("redis.tls.clientcas: one CA file only")
     ca = _text(clientcas[0], "redis.tls.clientcas[0]") if clientcas else None
-    use_tls = _flag(tls.get("enabled"), "redis.tls.enabled") or certificate is not None
-
-    host, port = address
-    bound = dial + max(read, write)
-    tls_settings: dict[str, Any] = (
-        {"ssl_certfile": certificate, "ssl_keyfile": key, "ssl_ca_certs": ca} if use_tls else {}
-    )
-    # Callers beyond the pool's size wait for a connection (within the call's bound)
-    # rather than fail, so that a burst of requests does not look like an outage.
-    pool = BlockingConnectionPool(
-        max_connections=max_connections or DEFAULT_POOL_SIZE,
-        timeout=bound,
-        connection_class=SSLConnection if use_tls else Connection,
-        host=host,
-        port=port,
-        db=_count(section.get("db"), "redis.db"),
+    return Settings(
+        addresses=addresses,
+        mastername=mastername,
+        db=db,
         username=_text(section.get("username"), "redis.username"),
         password=_text(section.get("password"), "redis.password"),
-        socket_connect_timeout=dial,
-        socket_timeout=max(read, write),
-        # Never retried: a failure goes to the caller's circuit breaker at once.
-        retry=Retry(NoBackoff(), 0),
-        **tls_settings,
+        sentinel_username=sentinel_username,
+        sentinel_password=sentinel_password,
+        dial=dial,
+        io=max(read, write),
+        pool_size=max_connections or DEFAULT_POOL_SIZE,
+        tls=_flag(tls.get("enabled"), "redis.tls.enabled") or certificate is not None,
+        certificate=certificate,
+        key=key,
+        ca=ca,
     )
-    client = Redis.from_pool(pool)
-    name = f"redis at {host}:{port}" if ":" not in host else f"redis at [{host}]:{port}"
-    return client, bound, name
+
+
+def check_section(section: Mapping[str, Any] | None) -> None:
+    """Raise ``ValueError`` (``"redis.<key>: <reason>"``) if the section is malformed; no
+    connection is made."""
+    _settings(_mapping(section, "redis"))
+
+
+def redis_client(section: Mapping[str, Any]) -> tuple[Connected, float] | None:
+    """A client for the section and the bound on one call; None when no address is
+    configured. Connects lazily. ``ValueError`` names the offending key."""
+    settings = _settings(section)
+    if settings is None:
+        return None
+    return connect(settings), settings.dial + settings.io
 
 
 async def open_cache(redis_section: Mapping[str, Any] | None) -> Cache | None:
@@ -226,10 +242,14 @@ async def open_cache(redis_section: Mapping[str, Any] | None) -> Cache | None:
         return None
     from dockyard.cache.redis import RedisCache
 
-    client, timeout, name = made
-    cache = RedisCache(client, timeout=timeout, name=name)
+    connected, timeout = made
+    cache = RedisCache(
+        connected.client, timeout=timeout, name=connected.name, moved=connected.moved
+    )
     try:
         await cache.get("dockyard:ping")
     except CacheError as error:
-        log.warning("%s is not answering yet (%s); going without it until it does", name, error)
+        log.warning(
+            "%s is not answering yet (%s); going without it until it does", connected.name, error
+        )
     return cache

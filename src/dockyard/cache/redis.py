@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from dockyard.cache.base import CacheError
+from dockyard.cache.base import CacheError, CacheLost
 
 __all__ = ["RedisCache"]
 
@@ -33,14 +33,23 @@ def _milliseconds(ttl: float | None) -> int | None:
 
 class RedisCache:
     """A cache on ``client``, which it owns and closes. ``name`` says which server it is, in
-    error messages."""
+    error messages; ``moved``, asked after each call, says whether the server may have lost
+    writes it acknowledged (a failover): the call then raises ``CacheLost``."""
 
-    def __init__(self, client: Redis, *, timeout: float, name: str = "redis") -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        timeout: float,
+        name: str = "redis",
+        moved: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self._client = client
         self._timeout = timeout
         self._name = name
+        self._moved = moved
 
     @property
     def client(self) -> Redis:
@@ -56,11 +65,17 @@ class RedisCache:
     async def _call(self, what: str, operation: Awaitable[T]) -> T:
         try:
             async with asyncio.timeout(self._timeout):
-                return await operation
+                result = await operation
+                # Asked after the call, which may have been what met the new primary: its
+                # answer may come from the data the failover left, so it is not used.
+                moved = None if self._moved is None else await self._moved()
         except TimeoutError as error:
             raise CacheError(f"{self._name}: {what} timed out after {self._timeout}s") from error
         except (RedisError, OSError) as error:
             raise CacheError(f"{self._name}: {what} failed: {error}") from error
+        if moved is not None:
+            raise CacheLost(f"{self._name}: {moved}")
+        return result
 
     async def get(self, key: str) -> bytes | None:
         return _bytes(await self._call("GET", self._client.get(key)))

@@ -51,6 +51,12 @@ cache call after the breaker's cooldown), replicas that can reach the cache whil
 could not may serve those entries; repository entries also expire after ``ttl`` seconds
 (default a minute), which bounds that window even if this replica dies first.
 
+A cache whose primary changed (a Redis failover) may have lost writes it had acknowledged,
+token replacements among them, while it kept older entries: it says so (``CacheLost``), and
+this replica owes a flush as above. The Redis client asks the Sentinels about the primary
+at least once a second while in use, so every replica that wrote to the old primary learns
+of the change within about a second of its next cache call.
+
 Immutable facts (a blob's size by digest) are stamped with the epoch only and kept long.
 Deleting blob rows (garbage collection) must therefore go through this wrapper and replace
 the epoch, once it is part of the ``MetadataStore`` protocol.
@@ -65,7 +71,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from dockyard.cache.base import Cache, CacheError
+from dockyard.cache.base import Cache, CacheError, CacheLost
 from dockyard.cache.breaker import CircuitBreaker
 from dockyard.cache.stats import CacheStats, NoStats
 from dockyard.metadata.base import (
@@ -271,6 +277,10 @@ class CachedMetadataStore:
                 await self._cache.set(self._epoch_key, _new_stamp())
                 self._unflushed -= owed
             result = await operation()
+        except CacheLost:
+            # Working, but a failover may have undone token replacements: flush first.
+            self._unflushed += 1
+            return _MISS
         except CacheError as error:
             self._breaker.failed(error)
             return _MISS

@@ -1,0 +1,140 @@
+"""The Redis cache on a primary that Sentinel watches (Distribution 3.x's ``mastername``): the
+contract on real servers, where the keys land, a failover, and the sections that choose it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from contracts.cache_suite import CacheContract
+from dockyard.cache.base import Cache, CacheError, CacheLost
+from dockyard.cache.factory import open_cache
+from dockyard.cache.redis import RedisCache
+
+from .redisserver import MASTER, SentinelSetup, delete_prefix, private_sentinel
+
+
+@pytest.fixture(scope="module")
+def sentinel() -> Iterator[SentinelSetup]:
+    with private_sentinel() as setup:
+        yield setup
+
+
+def sentinel_section(setup: SentinelSetup, **keys: Any) -> dict[str, Any]:
+    return {"addrs": [setup.sentinel.addr], "mastername": MASTER, **keys}
+
+
+async def _opened(section: dict[str, Any]) -> RedisCache:
+    cache = await open_cache(section)
+    assert isinstance(cache, RedisCache)
+    return cache
+
+
+def fail_over(setup: SentinelSetup, seconds: float = 30.0) -> int:
+    """Have the Sentinel promote the replica; once the old primary serves as a replica,
+    the new primary's port."""
+    old = setup.current_primary()
+    with SyncRedis(port=setup.sentinel.port) as sentinel:
+        sentinel.sentinel_failover(MASTER)
+    deadline = time.monotonic() + seconds
+    while setup.current_primary() == old:
+        assert time.monotonic() < deadline, "the sentinel did not fail over"
+        time.sleep(0.05)
+    with SyncRedis(port=old) as demoted:
+        while demoted.info("replication")["role"] != "slave":
+            assert time.monotonic() < deadline, "the old primary was not made a replica"
+            time.sleep(0.05)
+    return setup.current_primary()
+
+
+class TestSentinelCache(CacheContract):
+    @pytest.fixture
+    async def cache(self, sentinel: SentinelSetup, prefix: str) -> AsyncIterator[Cache]:
+        cache = await _opened(sentinel_section(sentinel))
+        yield cache
+        await delete_prefix(cache, prefix)
+        await cache.close()
+
+
+async def test_the_keys_land_on_the_primary_the_sentinel_names(sentinel: SentinelSetup) -> None:
+    cache = await _opened(sentinel_section(sentinel))
+    try:
+        await cache.set("dockyard-topology:k", b"v")
+        with SyncRedis(port=sentinel.current_primary()) as primary:
+            assert primary.get("dockyard-topology:k") == b"v"
+            primary.delete("dockyard-topology:k")
+        assert repr(cache) == f"RedisCache(redis {MASTER} (sentinels at {sentinel.sentinel.addr}))"
+    finally:
+        await cache.close()
+
+
+async def test_a_failover_is_reported_then_the_new_primary_is_used() -> None:
+    # A setup of its own: the failover swaps the roles of its servers.
+    with private_sentinel() as setup:
+        cache = await _opened(sentinel_section(setup))
+        try:
+            await cache.set("k", b"before")
+            new = await asyncio.to_thread(fail_over, setup)
+            assert new == setup.replica.port
+            # Calls may fail while the roles change; one says that writes may be lost.
+            lost: list[CacheLost] = []
+            deadline = time.monotonic() + 10
+            while True:
+                assert time.monotonic() < deadline, "the cache did not reach the new primary"
+                try:
+                    await cache.set("k", b"after")
+                    if lost:
+                        break
+                except CacheLost as error:
+                    lost.append(error)
+                except CacheError:
+                    pass
+                await asyncio.sleep(0.05)
+            assert len(lost) == 1
+            assert f"the primary moved from {setup.primary.addr} to {setup.replica.addr}" in str(
+                lost[0]
+            )
+            with SyncRedis(port=new) as primary:
+                assert primary.get("k") == b"after"
+            assert await cache.get("k") == b"after"
+        finally:
+            await cache.close()
+
+
+async def test_the_section_chooses_sentinel() -> None:
+    cache = await _opened(
+        {"addrs": ["127.0.0.1:1", "127.0.0.1:2"], "mastername": "primary", "poolsize": 8}
+    )
+    try:
+        client = cache.client
+        assert type(client) is not Redis  # the primary's client, closing the Sentinels' too
+        pool = client.connection_pool
+        assert pool.service_name == "primary"  # type: ignore[attr-defined]
+        assert pool.max_connections == 8
+        assert repr(cache) == "RedisCache(redis primary (sentinels at 127.0.0.1:1,127.0.0.1:2))"
+        with pytest.raises(CacheError):  # nothing listens there
+            await cache.get("k")
+    finally:
+        await cache.close()
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"addr": "h:1", "sentinelpassword": "x"}, r"redis\.sentinelpassword: only with"),
+        ({"addr": "h:1", "sentinelusername": "x"}, r"redis\.sentinelusername: only with"),
+        ({"addrs": ["h:1", "h:99999"], "mastername": "m"}, r"redis\.addrs\[1\]: invalid"),
+        ({"addrs": ["h:1"], "mastername": ["m"]}, r"redis\.mastername: expected text"),
+    ],
+)
+async def test_malformed_sentinel_sections_name_the_key(
+    section: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await open_cache(section)
