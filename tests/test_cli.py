@@ -386,7 +386,7 @@ def test_check_config_refuses_a_bad_auth_section(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("redis", "message"),
     [
-        ("  addrs: [a:1, b:2]\n", "redis.addrs: one address, or the Sentinels'"),
+        ("  addrs: [a:1, b:2]\n  db: 3\n", "redis.db: a Redis Cluster"),
         ("  addr: a:1\n  sentinelpassword: x\n", "redis.sentinelpassword: only with"),
         ("  addr: a:1\n  pool:\n    maxactiv: 3\n", "redis.pool.maxactiv: unknown key"),
     ],
@@ -397,7 +397,13 @@ def test_check_config_refuses_a_bad_redis_section(tmp_path: Path, redis: str, me
     assert message in result.stderr
 
 
-def test_check_config_takes_a_sentinel_section(tmp_path: Path) -> None:
-    section = "redis:\n  addrs: [s1:26379, s2:26379]\n  mastername: primary\n"
+@pytest.mark.parametrize(
+    "section",
+    [
+        "redis:\n  addrs: [s1:26379, s2:26379]\n  mastername: primary\n",
+        "redis:\n  addrs: [n1:6379, n2:6379, n3:6379]\n",
+    ],
+)
+def test_check_config_takes_sentinel_and_cluster_sections(tmp_path: Path, section: str) -> None:
     result = _run("check-config", "--offline", _write(tmp_path, section))
     assert result.exit_code == 0, result.stderr

@@ -30,9 +30,11 @@ from dockyard.cache.redis import RedisCache
 __all__ = [
     "MASTER",
     "SHARED",
+    "ClusterSetup",
     "RedisServer",
     "SentinelSetup",
     "delete_prefix",
+    "private_cluster",
     "private_redis",
     "private_sentinel",
     "shared_redis",
@@ -220,6 +222,65 @@ def private_sentinel() -> Iterator[SentinelSetup]:
             "the sentinel's replica",
         )
         yield SentinelSetup(primary, replica, sentinel)
+
+
+_SLOTS = 16384
+
+
+def _cluster_ok(client: SyncRedis) -> bool:
+    return bool(client.cluster("INFO")["cluster_state"] == "ok")
+
+
+@dataclass
+class ClusterSetup:
+    """Primaries that share the slots; ``replica``, if asked for, follows the first."""
+
+    primaries: list[RedisServer]
+    replica: RedisServer | None
+
+    @property
+    def addrs(self) -> list[str]:
+        return [server.addr for server in self.primaries]
+
+
+@contextlib.contextmanager
+def private_cluster(nodes: int = 3, replica: bool = False) -> Iterator[ClusterSetup]:
+    """A Redis Cluster of ``nodes`` primaries, and a replica of the first if asked (skips
+    the test without Redis)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(SKIP_REASON)
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(tempfile.TemporaryFile())
+        servers = [
+            stack.enter_context(_started(log, "--cluster-enabled", "yes"))
+            for _ in range(nodes + (1 if replica else 0))
+        ]
+        clients = [stack.enter_context(SyncRedis(port=s.port)) for s in servers]
+        share = _SLOTS // nodes
+        for index, client in enumerate(clients[:nodes]):
+            last = _SLOTS - 1 if index == nodes - 1 else (index + 1) * share - 1
+            client.execute_command("CLUSTER ADDSLOTSRANGE", index * share, last)
+        for client in clients[1:]:
+            client.execute_command("CLUSTER MEET", "127.0.0.1", servers[0].port)
+        for client in clients:
+            _wait(lambda c=client: _cluster_ok(c), "cluster_state:ok")  # type: ignore[misc]
+        follower = None
+        if replica:
+            follower = servers[nodes]
+            first = clients[0].execute_command("CLUSTER MYID").decode()
+            # It must have heard of the first primary before it can follow it.
+            _wait(
+                lambda: any(
+                    node["node_id"] == first for node in clients[nodes].cluster("NODES").values()
+                ),
+                "the replica learning of the first primary",
+            )
+            clients[nodes].execute_command("CLUSTER REPLICATE", first)
+            _wait(
+                lambda: clients[nodes].info("replication").get("master_link_status") == "up",
+                "the cluster replica",
+            )
+        yield ClusterSetup(servers[:nodes], follower)
 
 
 @contextlib.contextmanager

@@ -121,7 +121,7 @@ async def test_host_alone_and_port_alone(opened: list[RedisCache]) -> None:
         ({"addr": "h:1", "tls": "yes"}, r"redis\.tls: expected a mapping"),
         ({"addr": "h:1", "tls": {"enabled": "maybe"}}, r"redis\.tls\.enabled: expected true"),
         ({"addr": "h:99999"}, r"redis\.addr: invalid address"),
-        ({"addrs": ["h:1", "h:2"]}, r"redis\.addrs: one address, or the Sentinels'"),
+        ({"addrs": ["h:1", "h:2"], "db": 1}, r"redis\.db: a Redis Cluster"),
         ({"addr": "h:1", "addrs": ["h:2"]}, r"redis\.addrs: give either"),
         ({"addr": "h:1", "db": -1}, r"redis\.db: expected a whole number"),
         ({"addr": "h:1", "db": "two"}, r"redis\.db: expected a whole number"),

@@ -1,5 +1,6 @@
-"""The Redis cache on a primary that Sentinel watches (Distribution 3.x's ``mastername``): the
-contract on real servers, where the keys land, a failover, and the sections that choose it."""
+"""The Redis cache on a primary that Sentinel watches (Distribution 3.x's ``mastername``) and
+on a Redis Cluster (several ``addrs``): the contract on real servers, where the keys land, a
+failover of each, and the sections that choose them."""
 
 from __future__ import annotations
 
@@ -11,13 +12,21 @@ from typing import Any
 import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from contracts.cache_suite import CacheContract
 from dockyard.cache.base import Cache, CacheError, CacheLost
 from dockyard.cache.factory import open_cache
 from dockyard.cache.redis import RedisCache
 
-from .redisserver import MASTER, SentinelSetup, delete_prefix, private_sentinel
+from .redisserver import (
+    MASTER,
+    ClusterSetup,
+    SentinelSetup,
+    delete_prefix,
+    private_cluster,
+    private_sentinel,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +60,21 @@ def fail_over(setup: SentinelSetup, seconds: float = 30.0) -> int:
             assert time.monotonic() < deadline, "the old primary was not made a replica"
             time.sleep(0.05)
     return setup.current_primary()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ClusterSetup]:
+    with private_cluster() as setup:
+        yield setup
+
+
+class TestClusterCache(CacheContract):
+    @pytest.fixture
+    async def cache(self, cluster: ClusterSetup, prefix: str) -> AsyncIterator[Cache]:
+        cache = await _opened({"addrs": cluster.addrs})
+        yield cache
+        await delete_prefix(cache, prefix)
+        await cache.close()
 
 
 class TestSentinelCache(CacheContract):
@@ -138,3 +162,78 @@ async def test_malformed_sentinel_sections_name_the_key(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         await open_cache(section)
+
+
+async def test_a_cluster_spreads_keys_over_its_nodes(cluster: ClusterSetup) -> None:
+    cache = await _opened({"addrs": cluster.addrs})
+    keys = [f"dockyard-topology:{n}" for n in range(30)]
+    try:
+        for n, key in enumerate(keys):
+            await cache.set(key, str(n).encode())
+        # One read of keys in many slots (a plain MGET would refuse them: CROSSSLOT).
+        assert await cache.get_many(keys) == [str(n).encode() for n in range(30)]
+        held = []
+        for server in cluster.primaries:
+            with SyncRedis(port=server.port) as node:  # a node scans its own keys only
+                held.append(sum(1 for _ in node.scan_iter(match="dockyard-topology:*")))
+        assert sum(held) == len(keys)
+        assert all(held), f"keys per node: {held}"
+        assert await cache.delete(*keys) == len(keys)
+        assert await cache.get_many(keys) == [None] * len(keys)
+        assert repr(cache) == f"RedisCache(redis cluster at {','.join(cluster.addrs)})"
+    finally:
+        await cache.close()
+
+
+async def test_a_cluster_failover_is_reported_then_the_new_primary_is_used() -> None:
+    with private_cluster(replica=True) as setup:
+        assert setup.replica is not None
+        cache = await _opened({"addrs": setup.addrs})
+        try:
+            # A key of the first primary, the one whose replica takes over.
+            key = next(f"k{n}" for n in range(1000) if _slot_of_first(setup, f"k{n}"))
+            await cache.set(key, b"before")
+            with SyncRedis(port=setup.replica.port) as replica:
+                replica.execute_command("CLUSTER FAILOVER")
+                deadline = time.monotonic() + 30
+                while replica.info("replication")["role"] != "master":
+                    assert time.monotonic() < deadline, "the replica was not promoted"
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(1.1)  # past the watch's period: the next call asks
+            lost: list[CacheLost] = []
+            while True:
+                assert time.monotonic() < deadline, "the cache did not reach the new primary"
+                try:
+                    await cache.set(key, b"after")
+                    if lost:
+                        break
+                except CacheLost as error:
+                    lost.append(error)
+                except CacheError:
+                    pass
+                await asyncio.sleep(0.05)
+            assert len(lost) == 1
+            assert "changed: writes they acknowledged may be lost" in str(lost[0])
+            with SyncRedis(port=setup.replica.port) as promoted:
+                assert promoted.get(key) == b"after"
+            assert await cache.get_many([key]) == [b"after"]
+        finally:
+            await cache.close()
+
+
+def _slot_of_first(setup: ClusterSetup, key: str) -> bool:
+    """Whether the first primary serves ``key``."""
+    with SyncRedis(port=setup.primaries[0].port) as node:
+        slot = int(node.execute_command("CLUSTER KEYSLOT", key))
+        share = 16384 // len(setup.primaries)
+    return slot < share
+
+
+async def test_the_section_chooses_a_cluster() -> None:
+    cache = await _opened({"addrs": ["127.0.0.1:1", "127.0.0.1:2"], "poolsize": 8})
+    try:
+        assert isinstance(cache.client, RedisCluster)
+        with pytest.raises(CacheError):  # nothing listens there
+            await cache.get("k")
+    finally:
+        await cache.close()

@@ -1,6 +1,6 @@
-"""The registry with a Redis cache (redis.addr, or a primary that Sentinel watches): hot facts
-are cached in Redis, a tag moved through one replica is seen at once through another, across a
-failover too, and a dead Redis only slows things."""
+"""The registry with a Redis cache (redis.addr, a primary that Sentinel watches, or a Redis
+Cluster): hot facts are cached in Redis, a tag moved through one replica is seen at once through
+another, across a failover too, and a dead Redis only slows things."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from cache.redisserver import MASTER, RedisServer, private_redis, private_sentinel
+from cache.redisserver import (
+    MASTER,
+    RedisServer,
+    private_cluster,
+    private_redis,
+    private_sentinel,
+)
 from cache.test_redis_topologies import fail_over
 from e2e.conftest import ServerFactory
 from e2e.registry import image_manifest
@@ -102,3 +108,26 @@ def test_replicas_on_a_primary_that_sentinel_watches_see_tag_moves_across_a_fail
                 assert got.headers["Docker-Content-Digest"] == new
             with redis.Redis(port=new_primary) as primary:
                 assert primary.keys("*")
+
+
+def test_replicas_on_a_redis_cluster_share_the_cache_and_see_tag_moves(
+    tmp_path: Path, registry_factory: ServerFactory
+) -> None:
+    with private_cluster() as cluster:
+        shared = {
+            "database": {"url": f"sqlite:///{tmp_path / 'meta.db'}"},
+            "redis": {"addrs": cluster.addrs},
+            "storage": {"filesystem": {"rootdirectory": str(tmp_path / "blobs")}},
+        }
+        first, second = registry_factory(shared), registry_factory(shared)
+        with first.client() as a, second.client() as b:
+            for label in (b"one", b"two", b"three"):
+                pushed = _push_tagged(a, "clustered/app", "latest", label)
+                for _ in range(2):
+                    got = b.request("GET", "/v2/clustered/app/manifests/latest")
+                    assert got.headers["Docker-Content-Digest"] == pushed
+            held = 0
+            for server in cluster.primaries:
+                with redis.Redis(port=server.port) as node:
+                    held += len(node.keys("*"))
+            assert held, "the registry cached nothing in the cluster"

@@ -24,8 +24,8 @@ when Redis is down: 250 ms to connect, 100 ms to read or write. A bare number is
 settings are accepted and left to redis-py, which keeps no idle timer.
 
 As in Distribution 3.x, ``mastername`` makes ``addrs`` the Sentinels that know the primary
-of that name; ``sentinelusername`` and ``sentinelpassword`` log in to them (see
-``topology``).
+of that name (``sentinelusername`` and ``sentinelpassword`` log in to them), and several
+``addrs`` without it are nodes of a Redis Cluster (see ``topology``).
 """
 
 from __future__ import annotations
@@ -173,12 +173,9 @@ def _settings(section: Mapping[str, Any]) -> Settings | None:
         ):
             if value is not None:
                 raise ValueError(f"redis.{name}: only with redis.mastername (Sentinel)")
-    if mastername is None and len(addresses) > 1:
-        raise ValueError(
-            "redis.addrs: one address, or the Sentinels' with redis.mastername "
-            "(Redis Cluster is not supported)"
-        )
     db = _count(section.get("db"), "redis.db")
+    if mastername is None and len(addresses) > 1 and db:
+        raise ValueError("redis.db: a Redis Cluster (several redis.addrs) has database 0 only")
 
     dial = _seconds(section.get("dialtimeout"), DEFAULT_DIAL_TIMEOUT, "redis.dialtimeout")
     read = _seconds(section.get("readtimeout"), DEFAULT_IO_TIMEOUT, "redis.readtimeout")
@@ -244,7 +241,11 @@ async def open_cache(redis_section: Mapping[str, Any] | None) -> Cache | None:
 
     connected, timeout = made
     cache = RedisCache(
-        connected.client, timeout=timeout, name=connected.name, moved=connected.moved
+        connected.client,
+        timeout=timeout,
+        name=connected.name,
+        moved=connected.moved,
+        limit=connected.limit,
     )
     try:
         await cache.get("dockyard:ping")

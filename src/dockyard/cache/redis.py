@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from dockyard.cache.base import CacheError, CacheLost
 
@@ -34,15 +35,17 @@ def _milliseconds(ttl: float | None) -> int | None:
 class RedisCache:
     """A cache on ``client``, which it owns and closes. ``name`` says which server it is, in
     error messages; ``moved``, asked after each call, says whether the server may have lost
-    writes it acknowledged (a failover): the call then raises ``CacheLost``."""
+    writes it acknowledged (a failover): the call then raises ``CacheLost``. ``limit`` bounds
+    the calls in flight, where the client's pool does not make callers wait."""
 
     def __init__(
         self,
-        client: Redis,
+        client: Redis | RedisCluster,
         *,
         timeout: float,
         name: str = "redis",
         moved: Callable[[], Awaitable[str | None]] | None = None,
+        limit: int | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -50,9 +53,10 @@ class RedisCache:
         self._timeout = timeout
         self._name = name
         self._moved = moved
+        self._slots = contextlib.nullcontext() if limit is None else asyncio.Semaphore(limit)
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> Redis | RedisCluster:
         return self._client
 
     @property
@@ -64,14 +68,15 @@ class RedisCache:
 
     async def _call(self, what: str, operation: Awaitable[T]) -> T:
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout), self._slots:
                 result = await operation
                 # Asked after the call, which may have been what met the new primary: its
                 # answer may come from the data the failover left, so it is not used.
                 moved = None if self._moved is None else await self._moved()
         except TimeoutError as error:
             raise CacheError(f"{self._name}: {what} timed out after {self._timeout}s") from error
-        except (RedisError, OSError) as error:
+        # The Cluster client's own errors (no node reachable, say) are not RedisErrors.
+        except (RedisError, RedisClusterException, OSError) as error:
             raise CacheError(f"{self._name}: {what} failed: {error}") from error
         if moved is not None:
             raise CacheLost(f"{self._name}: {moved}")
@@ -83,7 +88,13 @@ class RedisCache:
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        values = await self._call("MGET", self._client.mget(keys))
+        # A Cluster answers MGET only for keys of one slot: it asks each node for its own.
+        multi = (
+            self._client.mget_nonatomic(keys)
+            if isinstance(self._client, RedisCluster)
+            else self._client.mget(keys)
+        )
+        values = await self._call("MGET", multi)
         return [_bytes(value) for value in values]
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:

@@ -1,20 +1,20 @@
-"""How the registry reaches Redis: one server, or the primary that Sentinel watches.
+"""How the registry reaches Redis: one server, the primary that Sentinel watches, or a Cluster.
 
 The choice is Distribution's (go-redis's universal client): ``mastername`` names a primary
-that the Sentinels at ``addrs`` know; otherwise the one address is the server. Every client
-connects lazily and never retries a failed call: the caller's circuit breaker decides what
-follows. Callers beyond the pool wait for a connection (within the call's bound) rather than
-fail, so that a burst of requests does not look like an outage.
+that the Sentinels at ``addrs`` know; otherwise several ``addrs`` are nodes of a Redis
+Cluster; otherwise the one address is the server. Every client connects lazily and never
+retries a failed call: the caller's circuit breaker decides what follows (a Cluster client
+still follows ``MOVED`` and ``ASK``, which say where a key lives, not that a call failed).
+Callers beyond the pool wait for a connection (within the call's bound) rather than fail, so
+that a burst of requests does not look like an outage; a Cluster client, whose pools do not
+wait, is given a limit on calls in flight instead (``RedisCache``'s ``limit``).
 
 A failover can lose writes: the replica promoted may not have received the last ones the old
 primary acknowledged. The registry's cache must know (a lost token replacement would let
-stale entries be served), so the Sentinel client asks the Sentinels which server is primary
-at most once every ``WATCH_SECONDS`` and on every new connection; a change is reported by
-``moved`` (see ``CacheLost``).
-
-Redis Cluster (several ``addrs`` without ``mastername``) is refused: a shard's failover would
-have to be told apart from a slot's migration in the client's view of the slots before it
-could be reported the same way.
+stale entries be served), so at most once every ``WATCH_SECONDS`` a call asks which server is
+primary: the Sentinels (and every new connection asks them too), or a Cluster node for the
+primary of each slot range. A change is reported by ``moved`` (see ``CacheLost``); in a
+Cluster, slots migrated from one primary to another count too, which costs a needless flush.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["WATCH_SECONDS", "Address", "Connected", "Settings", "connect"]
 
@@ -40,7 +41,7 @@ class Settings:
     """A parsed ``redis`` section."""
 
     addresses: tuple[Address, ...]
-    """The server; or, with ``mastername``, the Sentinels."""
+    """The server; or, with ``mastername``, the Sentinels; or some of a Cluster's nodes."""
     mastername: str | None
     db: int
     username: str | None
@@ -60,12 +61,14 @@ class Settings:
 
 @dataclass(frozen=True, slots=True)
 class Connected:
-    client: Redis
+    client: Redis | RedisCluster
     name: str
     """Which server it is, in messages: ``redis at host:port``."""
     moved: Callable[[], Awaitable[str | None]] | None
     """What changed since last asked, if the primary may have lost acknowledged writes
     (None: never)."""
+    limit: int | None = None
+    """Calls in flight at most, where the pool does not make callers wait."""
 
 
 def _shown(address: Address) -> str:
@@ -97,9 +100,10 @@ def connect(settings: Settings) -> Connected:
     )
     places = ",".join(_shown(address) for address in settings.addresses)
     if settings.mastername is not None:
-        return _sentinel(
-            settings, common, tls, f"redis {settings.mastername} (sentinels at {places})"
-        )
+        name = f"redis {settings.mastername} (sentinels at {places})"
+        return _sentinel(settings, common, tls, name)
+    if len(settings.addresses) > 1:
+        return _cluster(settings, common, tls, f"redis cluster at {places}")
     return Connected(_single(settings, common, tls), f"redis at {places}", None)
 
 
@@ -186,3 +190,44 @@ def _sentinel(
         return f"the primary moved from {moves}: writes it acknowledged may be lost"
 
     return Connected(client, name, moved)
+
+
+def _cluster(
+    settings: Settings, common: dict[str, Any], tls: dict[str, Any], name: str
+) -> Connected:
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+    client = RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in settings.addresses],
+        max_connections=settings.pool_size,
+        ssl=settings.tls,
+        **common,
+        **tls,
+    )
+    asked = -WATCH_SECONDS
+    seen: dict[tuple[int, int], Address] | None = None
+
+    async def moved() -> str | None:
+        nonlocal asked, seen
+        now = time.monotonic()
+        if now - asked < WATCH_SECONDS:
+            return None
+        asked = now
+        # redis-py types the answer as a list; it parses it into a dict by slot range.
+        slots: dict[tuple[int, int], dict[str, Any]] = await client.cluster_slots(  # type: ignore[assignment]
+            target_nodes=RedisCluster.RANDOM
+        )
+        primaries = {
+            (int(first), int(last)): (str(node["primary"][0]), int(node["primary"][1]))
+            for (first, last), node in slots.items()
+        }
+        before, seen = seen, primaries
+        if before is None or before == primaries:
+            return None
+        changed = sorted(
+            k for k in before.keys() | primaries.keys() if before.get(k) != primaries.get(k)
+        )
+        spans = ", ".join(f"{first}-{last}" for first, last in changed)
+        return f"the primaries of slots {spans} changed: writes they acknowledged may be lost"
+
+    return Connected(client, name, moved, settings.pool_size)

@@ -53,9 +53,10 @@ could not may serve those entries; repository entries also expire after ``ttl`` 
 
 A cache whose primary changed (a Redis failover) may have lost writes it had acknowledged,
 token replacements among them, while it kept older entries: it says so (``CacheLost``), and
-this replica owes a flush as above. The Redis client asks the Sentinels about the primary
-at least once a second while in use, so every replica that wrote to the old primary learns
-of the change within about a second of its next cache call.
+this replica owes a flush as above. The Redis client asks which server is primary (the
+Sentinels, or a Cluster node for each slot range) at most once a second while in use, so
+every replica that wrote to the old primary learns of the change within about a second of
+its next cache call.
 
 Immutable facts (a blob's size by digest) are stamped with the epoch only and kept long.
 Deleting blob rows (garbage collection) must therefore go through this wrapper and replace
