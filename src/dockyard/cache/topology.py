@@ -71,6 +71,21 @@ class Connected:
     """Calls in flight at most, where the pool does not make callers wait."""
 
 
+def _every(seconds: float) -> Callable[[], bool]:
+    """A test that is true at most once per ``seconds`` (the first time, at once)."""
+    last = -seconds
+
+    def due() -> bool:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < seconds:
+            return False
+        last = now
+        return True
+
+    return due
+
+
 def _shown(address: Address) -> str:
     host, port = address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -176,13 +191,10 @@ def _sentinel(
     )
     pool = client.connection_pool
     assert isinstance(pool, WaitingSentinelPool)
-    asked = -WATCH_SECONDS
+    due = _every(WATCH_SECONDS)
 
     async def moved() -> str | None:
-        nonlocal asked
-        now = time.monotonic()
-        if now - asked >= WATCH_SECONDS:
-            asked = now
+        if due():
             await pool.get_master_address()
         if not pool.moves:
             return None
@@ -204,15 +216,13 @@ def _cluster(
         **common,
         **tls,
     )
-    asked = -WATCH_SECONDS
+    due = _every(WATCH_SECONDS)
     seen: dict[tuple[int, int], Address] | None = None
 
     async def moved() -> str | None:
-        nonlocal asked, seen
-        now = time.monotonic()
-        if now - asked < WATCH_SECONDS:
+        nonlocal seen
+        if not due():
             return None
-        asked = now
         # redis-py types the answer as a list; it parses it into a dict by slot range.
         slots: dict[tuple[int, int], dict[str, Any]] = await client.cluster_slots(  # type: ignore[assignment]
             target_nodes=RedisCluster.RANDOM
