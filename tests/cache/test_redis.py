@@ -4,7 +4,9 @@ or back again."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -12,7 +14,7 @@ from redis.asyncio import Redis
 
 from contracts.cache_suite import CacheContract
 from dockyard.cache.base import Cache, CacheError
-from dockyard.cache.factory import open_cache
+from dockyard.cache.factory import open_cache, redis_client
 from dockyard.cache.redis import RedisCache
 
 from .redisserver import RedisServer, delete_prefix, private_redis, shared_redis, unique_prefix
@@ -148,3 +150,30 @@ async def test_a_burst_beyond_the_pool_waits_for_connections(redis_addr: str) ->
     finally:
         await delete_prefix(cache, prefix)
         await cache.close()
+
+
+async def test_a_call_that_waits_in_vain_for_its_turn_is_never_started(
+    server: RedisServer,
+) -> None:
+    """With a limit on calls in flight (a Cluster's), a call still waiting for its turn when
+    its time is up fails like any other, and the request it would have sent is dropped."""
+    made = redis_client(server.section(readtimeout="1s"))  # the cache's bound comes first
+    assert made is not None
+    cache = RedisCache(made[0].client, timeout=BOUND, limit=1)
+    server.pause()
+
+    async def four_calls() -> list[type[BaseException]]:
+        # One call holds the only turn until its time is up, as the others' is.
+        results = await asyncio.gather(*(cache.get(key) for key in "abcd"), return_exceptions=True)
+        return [type(result) for result in results]
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert await four_calls() == [CacheError] * 4
+            await asyncio.sleep(0)  # the finished tasks let go of their frames
+            gc.collect()
+    finally:
+        server.resume()
+        await cache.close()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -78,6 +79,10 @@ class RedisCache:
         # The Cluster client's own errors (no node reachable, say) are not RedisErrors.
         except (RedisError, RedisClusterException, OSError) as error:
             raise CacheError(f"{self._name}: {what} failed: {error}") from error
+        finally:
+            # Timed out waiting for a slot, the call never started: say it never will.
+            if inspect.iscoroutine(operation):
+                operation.close()
         if moved is not None:
             raise CacheLost(f"{self._name}: {moved}")
         return result
