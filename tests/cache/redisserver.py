@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -64,6 +65,19 @@ def _free_port() -> int:
         return port
 
 
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (10000 above it, so at most 65535) is free too."""
+    while True:
+        port = random.randint(20000, 55535)
+        try:
+            with socket.socket() as first, socket.socket() as bus:
+                first.bind(("127.0.0.1", port))
+                bus.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+
+
 class RedisServer:
     """A private ``redis-server`` on 127.0.0.1, keeping nothing on disk."""
 
@@ -88,7 +102,9 @@ class RedisServer:
         """Start the server; False if it exited at once (its port was taken)."""
         assert self._process is None
         command = ["redis-server", *self._config, "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", *self._extra]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+        # A primary would otherwise wait up to 10 s at shutdown for its replicas to catch up.
+        command += ["--shutdown-timeout", "0", *self._extra]
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -152,9 +168,10 @@ def private_redis() -> Iterator[RedisServer]:
 def _started(log: IO[bytes], *extra: str, config: str | None = None) -> Iterator[RedisServer]:
     """A private server with ``extra`` arguments, on a free port (retried if it was taken),
     in a directory of its own: a replica writes the data it receives to disk."""
+    free = _free_cluster_port if "--cluster-enabled" in extra else _free_port
     with tempfile.TemporaryDirectory() as directory:
         for _ in range(_ATTEMPTS):
-            server = RedisServer(_free_port(), log, "--dir", directory, *extra, config=config)
+            server = RedisServer(free(), log, "--dir", directory, *extra, config=config)
             if server.start():
                 try:
                     yield server
