@@ -1,5 +1,5 @@
 """Redis for tests: the machine's server, or private ``redis-server`` processes that a test may
-kill, pause and restart.
+kill, pause and restart, alone, as a primary and replica under a Sentinel, or as a Cluster.
 
 ``DOCKYARD_TEST_REDIS`` (default ``127.0.0.1:6379``) names the shared server; tests keep to a
 key prefix of their own there and delete it afterwards. Where it does not answer, a private

@@ -65,6 +65,26 @@ def cluster() -> Iterator[ClusterSetup]:
         yield setup
 
 
+async def set_until_the_move_is_reported(
+    cache: Cache, key: str, value: bytes, seconds: float = 15.0
+) -> list[CacheLost]:
+    """Set ``key`` again and again until a call has reported a failover (``CacheLost``) and a
+    later one has succeeded; the reports. Calls may also fail while the roles change."""
+    lost: list[CacheLost] = []
+    deadline = time.monotonic() + seconds
+    while True:
+        assert time.monotonic() < deadline, "no failover reported, then the new primary used"
+        try:
+            await cache.set(key, value)
+            if lost:
+                return lost
+        except CacheLost as error:
+            lost.append(error)
+        except CacheError:
+            pass
+        await asyncio.sleep(0.05)
+
+
 class TestClusterCache(CacheContract):
     @pytest.fixture
     async def cache(self, cluster: ClusterSetup, prefix: str) -> AsyncIterator[Cache]:
@@ -103,20 +123,7 @@ async def test_a_failover_is_reported_then_the_new_primary_is_used() -> None:
             await cache.set("k", b"before")
             new = await asyncio.to_thread(fail_over, setup)
             assert new == setup.replica.port
-            # Calls may fail while the roles change; one says that writes may be lost.
-            lost: list[CacheLost] = []
-            deadline = time.monotonic() + 10
-            while True:
-                assert time.monotonic() < deadline, "the cache did not reach the new primary"
-                try:
-                    await cache.set("k", b"after")
-                    if lost:
-                        break
-                except CacheLost as error:
-                    lost.append(error)
-                except CacheError:
-                    pass
-                await asyncio.sleep(0.05)
+            lost = await set_until_the_move_is_reported(cache, "k", b"after")
             assert len(lost) == 1
             assert f"the primary moved from {setup.primary.addr} to {setup.replica.addr}" in str(
                 lost[0]
@@ -196,19 +203,7 @@ async def test_a_cluster_failover_is_reported_then_the_new_primary_is_used() -> 
                 while replica.info("replication")["role"] != "master":
                     assert time.monotonic() < deadline, "the replica was not promoted"
                     await asyncio.sleep(0.05)
-            await asyncio.sleep(1.1)  # past the watch's period: the next call asks
-            lost: list[CacheLost] = []
-            while True:
-                assert time.monotonic() < deadline, "the cache did not reach the new primary"
-                try:
-                    await cache.set(key, b"after")
-                    if lost:
-                        break
-                except CacheLost as error:
-                    lost.append(error)
-                except CacheError:
-                    pass
-                await asyncio.sleep(0.05)
+            lost = await set_until_the_move_is_reported(cache, key, b"after")
             assert len(lost) == 1
             assert "changed: writes they acknowledged may be lost" in str(lost[0])
             with SyncRedis(port=setup.replica.port) as promoted:
