@@ -135,6 +135,29 @@ async def test_a_failover_is_reported_then_the_new_primary_is_used() -> None:
             await cache.close()
 
 
+async def test_a_write_in_flight_to_the_old_primary_when_the_move_is_seen_is_reported() -> None:
+    """A write that went out to the old primary before anyone saw the failover, and came back
+    after another call saw it, may be lost like the writes before: it says so too."""
+    with private_sentinel() as setup:
+        cache = await _opened(sentinel_section(setup, readtimeout="5s"))
+        try:
+            await cache.set("k", b"before")  # a connection to the old primary, now idle
+            await asyncio.to_thread(fail_over, setup)
+            setup.primary.pause()
+            try:
+                # Within the watch's second: out on the idle connection, held by the pause.
+                in_flight = asyncio.ensure_future(cache.set("k", b"in flight"))
+                await asyncio.sleep(1.1)
+                with pytest.raises(CacheLost, match="moved from"):
+                    await cache.get("other")  # a new connection asks the Sentinels
+            finally:
+                setup.primary.resume()
+            with pytest.raises(CacheLost, match="moved while the call was in flight"):
+                await in_flight
+        finally:
+            await cache.close()
+
+
 async def test_the_section_chooses_sentinel() -> None:
     cache = await _opened(
         {"addrs": ["127.0.0.1:1", "127.0.0.1:2"], "mastername": "primary", "poolsize": 8}

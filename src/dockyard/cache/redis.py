@@ -54,6 +54,8 @@ class RedisCache:
         self._timeout = timeout
         self._name = name
         self._moved = moved
+        self._moves = 0
+        """Changes of primary seen so far."""
         self._slots = contextlib.nullcontext() if limit is None else asyncio.Semaphore(limit)
 
     @property
@@ -68,12 +70,19 @@ class RedisCache:
         return f"RedisCache({self._name})"
 
     async def _call(self, what: str, operation: Awaitable[T]) -> T:
+        moves = self._moves
         try:
             async with asyncio.timeout(self._timeout), self._slots:
                 result = await operation
                 # Asked after the call, which may have been what met the new primary: its
                 # answer may come from the data the failover left, so it is not used.
                 moved = None if self._moved is None else await self._moved()
+                if moved is not None:
+                    self._moves += 1
+                elif self._moves != moves:
+                    # Another call saw the move while this one was in flight, maybe on a
+                    # connection to the old primary: what it wrote there may be lost too.
+                    moved = "the primary moved while the call was in flight"
         except TimeoutError as error:
             raise CacheError(f"{self._name}: {what} timed out after {self._timeout}s") from error
         # The Cluster client's own errors (no node reachable, say) are not RedisErrors.
