@@ -111,13 +111,12 @@ def _middleware_problems(config: Config) -> list[Problem]:
 
 
 def _redis_problems(config: Config) -> list[Problem]:
-    from dockyard.cache.factory import check_section
+    from dockyard.cache.factory import RedisConfigError, check_section
 
     try:
         check_section(config.redis or None)
-    except ValueError as exc:
-        path, _, reason = str(exc).partition(": ")
-        return [Problem(path, reason)]
+    except RedisConfigError as exc:
+        return [Problem(exc.path, exc.reason)]
     return []
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_DIAL_TIMEOUT",
     "DEFAULT_IO_TIMEOUT",
     "DEFAULT_POOL_SIZE",
+    "RedisConfigError",
     "check_section",
     "open_cache",
     "redis_client",
@@ -77,25 +78,36 @@ _POOL_KEYS = {"maxidle", "maxactive", "idletimeout"}
 _TLS_KEYS = {"enabled", "certificate", "key", "clientcas"}
 
 
+class RedisConfigError(ValueError):
+    """A ``redis`` section that cannot be used; ``path`` is the offending key."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
 def _mapping(value: Any, path: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{path}: expected a mapping")
+        raise RedisConfigError(path, "expected a mapping")
     return value
 
 
 def _check_keys(section: Mapping[str, Any], allowed: set[str], path: str) -> None:
     for key in section:
         if key not in allowed:
-            raise ValueError(f"{path}.{key}: unknown key (known: {', '.join(sorted(allowed))})")
+            raise RedisConfigError(
+                f"{path}.{key}", f"unknown key (known: {', '.join(sorted(allowed))})"
+            )
 
 
 def _text(value: Any, path: str) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{path}: expected text")
+        raise RedisConfigError(path, "expected text")
     return str(value)
 
 
@@ -106,7 +118,7 @@ def _count(value: Any, path: str) -> int:
         return value
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value)
-    raise ValueError(f"{path}: expected a whole number, at least 0")
+    raise RedisConfigError(path, "expected a whole number, at least 0")
 
 
 def _seconds(value: Any, default: float, path: str) -> float:
@@ -115,7 +127,7 @@ def _seconds(value: Any, default: float, path: str) -> float:
     try:
         seconds = duration_seconds(value)
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise RedisConfigError(path, str(error)) from None
     return seconds or default
 
 
@@ -126,7 +138,7 @@ def _flag(value: Any, path: str) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise ValueError(f"{path}: expected true or false")
+    raise RedisConfigError(path, "expected true or false")
 
 
 def _addresses(section: Mapping[str, Any]) -> tuple[Address, ...]:
@@ -136,7 +148,7 @@ def _addresses(section: Mapping[str, Any]) -> tuple[Address, ...]:
         addrs = [addrs]
     listed = [a for a in (addrs or []) if a not in (None, "")]
     if addr is not None and listed:
-        raise ValueError("redis.addrs: give either redis.addr or redis.addrs, not both")
+        raise RedisConfigError("redis.addrs", "give either redis.addr or redis.addrs, not both")
     given = [("redis.addr", addr)] if addr is not None else []
     for index, value in enumerate(listed):
         path = f"redis.addrs[{index}]"
@@ -148,7 +160,7 @@ def _addresses(section: Mapping[str, Any]) -> tuple[Address, ...]:
         try:
             host, port = parse_tcp_address(text)
         except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+            raise RedisConfigError(path, str(error)) from None
         found.append((host or "localhost", port))
     return tuple(found)
 
@@ -172,10 +184,12 @@ def _settings(section: Mapping[str, Any]) -> Settings | None:
             ("sentinelpassword", sentinel_password),
         ):
             if value is not None:
-                raise ValueError(f"redis.{name}: only with redis.mastername (Sentinel)")
+                raise RedisConfigError(f"redis.{name}", "only with redis.mastername (Sentinel)")
     db = _count(section.get("db"), "redis.db")
     if mastername is None and len(addresses) > 1 and db:
-        raise ValueError("redis.db: a Redis Cluster (several redis.addrs) has database 0 only")
+        raise RedisConfigError(
+            "redis.db", "a Redis Cluster (several redis.addrs) has database 0 only"
+        )
 
     dial = _seconds(section.get("dialtimeout"), DEFAULT_DIAL_TIMEOUT, "redis.dialtimeout")
     read = _seconds(section.get("readtimeout"), DEFAULT_IO_TIMEOUT, "redis.readtimeout")
@@ -194,7 +208,7 @@ def _settings(section: Mapping[str, Any]) -> Settings | None:
     if not isinstance(clientcas, list | tuple):
         clientcas = [clientcas]
     if len(clientcas) > 1:
-        raise ValueError("redis.tls.clientcas: one CA file only")
+        raise RedisConfigError("redis.tls.clientcas", "one CA file only")
     ca = _text(clientcas[0], "redis.tls.clientcas[0]") if clientcas else None
     return Settings(
         addresses=addresses,
@@ -215,14 +229,13 @@ def _settings(section: Mapping[str, Any]) -> Settings | None:
 
 
 def check_section(section: Mapping[str, Any] | None) -> None:
-    """Raise ``ValueError`` (``"redis.<key>: <reason>"``) if the section is malformed; no
-    connection is made."""
+    """Raise ``RedisConfigError`` if the section is malformed; no connection is made."""
     _settings(_mapping(section, "redis"))
 
 
 def redis_client(section: Mapping[str, Any]) -> tuple[Connected, float] | None:
     """A client for the section and the bound on one call; None when no address is
-    configured. Connects lazily. ``ValueError`` names the offending key."""
+    configured. Connects lazily. ``RedisConfigError`` names the offending key."""
     settings = _settings(section)
     if settings is None:
         return None
@@ -233,7 +246,7 @@ async def open_cache(redis_section: Mapping[str, Any] | None) -> Cache | None:
     """The cache the ``redis`` section describes, or None when it names no address.
 
     Redis need not be up: the registry starts and runs without it, and uses it once it
-    answers. ``ValueError`` names the offending key of a malformed section."""
+    answers. ``RedisConfigError`` names the offending key of a malformed section."""
     made = redis_client(_mapping(redis_section, "redis"))
     if made is None:
         return None
