@@ -19,11 +19,12 @@ from dockyard.cache.base import Cache, CacheError, CacheLost
 from dockyard.cache.factory import open_cache
 from dockyard.cache.redis import RedisCache
 
-from .redisserver import (
+from .redisserver import delete_prefix
+from .redistopologies import (
     MASTER,
     ClusterSetup,
     SentinelSetup,
-    delete_prefix,
+    fail_over,
     private_cluster,
     private_sentinel,
 )
@@ -35,28 +36,10 @@ def sentinel() -> Iterator[SentinelSetup]:
         yield setup
 
 
-def sentinel_section(setup: SentinelSetup, **keys: Any) -> dict[str, Any]:
-    return {"addrs": [setup.sentinel.addr], "mastername": MASTER, **keys}
-
-
 async def _opened(section: dict[str, Any]) -> RedisCache:
     cache = await open_cache(section)
     assert isinstance(cache, RedisCache)
     return cache
-
-
-def fail_over(setup: SentinelSetup, seconds: float = 30.0) -> int:
-    """Have the Sentinel promote the replica; once it names the new primary, its port. (The
-    old primary is made a replica some seconds later: until then it still takes writes, as
-    after a real failover.)"""
-    old = setup.current_primary()
-    with SyncRedis(port=setup.sentinel.port) as sentinel:
-        sentinel.sentinel_failover(MASTER)
-    deadline = time.monotonic() + seconds
-    while setup.current_primary() == old:
-        assert time.monotonic() < deadline, "the sentinel did not fail over"
-        time.sleep(0.05)
-    return setup.current_primary()
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +80,14 @@ class TestClusterCache(CacheContract):
 class TestSentinelCache(CacheContract):
     @pytest.fixture
     async def cache(self, sentinel: SentinelSetup, prefix: str) -> AsyncIterator[Cache]:
-        cache = await _opened(sentinel_section(sentinel))
+        cache = await _opened(sentinel.section())
         yield cache
         await delete_prefix(cache, prefix)
         await cache.close()
 
 
 async def test_the_keys_land_on_the_primary_the_sentinel_names(sentinel: SentinelSetup) -> None:
-    cache = await _opened(sentinel_section(sentinel))
+    cache = await _opened(sentinel.section())
     try:
         await cache.set("dockyard-topology:k", b"v")
         with SyncRedis(port=sentinel.current_primary()) as primary:
@@ -118,7 +101,7 @@ async def test_the_keys_land_on_the_primary_the_sentinel_names(sentinel: Sentine
 async def test_a_failover_is_reported_then_the_new_primary_is_used() -> None:
     # A setup of its own: the failover swaps the roles of its servers.
     with private_sentinel() as setup:
-        cache = await _opened(sentinel_section(setup))
+        cache = await _opened(setup.section())
         try:
             await cache.set("k", b"before")
             new = await asyncio.to_thread(fail_over, setup)
@@ -139,7 +122,7 @@ async def test_a_write_in_flight_to_the_old_primary_when_the_move_is_seen_is_rep
     """A write that went out to the old primary before anyone saw the failover, and came back
     after another call saw it, may be lost like the writes before: it says so too."""
     with private_sentinel() as setup:
-        cache = await _opened(sentinel_section(setup, readtimeout="5s"))
+        cache = await _opened(setup.section(readtimeout="5s"))
         try:
             await cache.set("k", b"before")  # a connection to the old primary, now idle
             await asyncio.to_thread(fail_over, setup)

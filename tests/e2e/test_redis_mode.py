@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from cache.redisserver import (
-    MASTER,
-    RedisServer,
-    private_cluster,
-    private_redis,
-    private_sentinel,
-)
-from cache.test_redis_topologies import fail_over
+from cache.redisserver import RedisServer, private_redis
+from cache.redistopologies import fail_over, private_cluster, private_sentinel
 from e2e.conftest import ServerFactory
 from e2e.registry import image_manifest
 
@@ -89,7 +83,7 @@ def test_replicas_on_a_primary_that_sentinel_watches_see_tag_moves_across_a_fail
     with private_sentinel() as setup:
         shared = {
             "database": {"url": f"sqlite:///{tmp_path / 'meta.db'}"},
-            "redis": {"addrs": [setup.sentinel.addr], "mastername": MASTER},
+            "redis": setup.section(),
             "storage": {"filesystem": {"rootdirectory": str(tmp_path / "blobs")}},
         }
         first, second = registry_factory(shared), registry_factory(shared)

@@ -27,11 +27,10 @@ from cache.redisserver import (
     RedisServer,
     delete_prefix,
     private_redis,
-    private_sentinel,
     shared_redis,
     unique_prefix,
 )
-from cache.test_redis_topologies import fail_over, sentinel_section
+from cache.redistopologies import fail_over, private_sentinel
 from contracts.metadata_suite import (
     MetadataStoreContract,
     blob,
@@ -505,7 +504,7 @@ async def test_a_failover_of_the_cache_flushes_what_it_may_have_lost(tmp_path: P
     passed on, and keep the entries it should have invalidated. Replicas that learn of the
     failover replace the epoch before using the cache again."""
     with private_sentinel() as setup:
-        async with replicas(tmp_path, sentinel_section(setup)) as pair:
+        async with replicas(tmp_path, setup.section()) as pair:
             first = await linked_image(pair.a, "repo", "first", ["latest"])
             for _ in range(2):
                 assert await pair.b.get_tagged_manifest("repo", "latest") == first
