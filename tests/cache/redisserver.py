@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import pytest
 
+from dockyard.cache.factory import open_cache
 from dockyard.cache.redis import RedisCache
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "RedisServer",
     "delete_prefix",
     "free_port",
+    "open_redis_cache",
     "private_redis",
     "shared_redis",
     "started",
@@ -176,6 +178,13 @@ def shared_redis() -> Iterator[str]:
         return
     with private_redis() as server:
         yield server.addr
+
+
+async def open_redis_cache(section: dict[str, Any]) -> RedisCache:
+    """The ``RedisCache`` a ``redis`` config section opens."""
+    cache = await open_cache(section)
+    assert isinstance(cache, RedisCache)
+    return cache
 
 
 def unique_prefix() -> str:

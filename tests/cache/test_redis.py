@@ -14,10 +14,17 @@ from redis.asyncio import Redis
 
 from contracts.cache_suite import CacheContract
 from dockyard.cache.base import Cache, CacheError
-from dockyard.cache.factory import open_cache, redis_client
+from dockyard.cache.factory import redis_client
 from dockyard.cache.redis import RedisCache
 
-from .redisserver import RedisServer, delete_prefix, private_redis, shared_redis, unique_prefix
+from .redisserver import (
+    RedisServer,
+    delete_prefix,
+    open_redis_cache,
+    private_redis,
+    shared_redis,
+    unique_prefix,
+)
 
 # Short timeouts, so that failures come quickly: a call is bounded by their sum.
 FAST = {"dialtimeout": "50ms", "readtimeout": "50ms", "writetimeout": "50ms"}
@@ -36,16 +43,10 @@ def server() -> Iterator[RedisServer]:
         yield server
 
 
-async def _redis_cache(section: dict[str, object]) -> RedisCache:
-    cache = await open_cache(section)
-    assert isinstance(cache, RedisCache)
-    return cache
-
-
 class TestRedisCache(CacheContract):
     @pytest.fixture
     async def cache(self, redis_addr: str, prefix: str) -> AsyncIterator[Cache]:
-        cache = await _redis_cache({"addr": redis_addr})
+        cache = await open_redis_cache({"addr": redis_addr})
         yield cache
         await delete_prefix(cache, prefix)
         await cache.close()
@@ -68,7 +69,7 @@ async def _fails_quickly(cache: Cache) -> None:
 async def test_nothing_listening(server: RedisServer) -> None:
     addr = server.addr
     server.kill()
-    cache = await _redis_cache({"addr": addr, **FAST})  # opens all the same
+    cache = await open_redis_cache({"addr": addr, **FAST})  # opens all the same
     try:
         with pytest.raises(CacheError, match=f"redis at {addr}: GET failed"):
             await cache.get("k")
@@ -78,7 +79,7 @@ async def test_nothing_listening(server: RedisServer) -> None:
 
 
 async def test_hung_server_times_out(server: RedisServer) -> None:
-    cache = await _redis_cache(server.section(**FAST))
+    cache = await open_redis_cache(server.section(**FAST))
     try:
         await cache.set("k", b"v")
         server.pause()
@@ -94,7 +95,7 @@ async def test_hung_server_times_out(server: RedisServer) -> None:
 
 
 async def test_restarted_server_is_used_again(server: RedisServer) -> None:
-    cache = await _redis_cache(server.section(**FAST))
+    cache = await open_redis_cache(server.section(**FAST))
     try:
         await cache.set("k", b"before")
         server.kill()
@@ -117,16 +118,18 @@ async def test_restarted_server_is_used_again(server: RedisServer) -> None:
 
 
 async def test_credentials_and_database(server: RedisServer) -> None:
-    setup = await _redis_cache(server.section())
+    setup = await open_redis_cache(server.section())
     await setup.client.acl_setuser(
         "registry", enabled=True, passwords=["+open"], keys=["*"], categories=["+@all"]
     )
     await setup.client.config_set("requirepass", "sesame")
     await setup.close()
 
-    admin = await _redis_cache(server.section(password="sesame", db=3))
-    cache = await _redis_cache(server.section(username="registry", password="open", db=3, **FAST))
-    refused = await _redis_cache(server.section(password="wrong", **FAST))
+    admin = await open_redis_cache(server.section(password="sesame", db=3))
+    cache = await open_redis_cache(
+        server.section(username="registry", password="open", db=3, **FAST)
+    )
+    refused = await open_redis_cache(server.section(password="wrong", **FAST))
     try:
         await cache.set("k", b"in db 3")
         assert await cache.get("k") == b"in db 3"
@@ -139,7 +142,7 @@ async def test_credentials_and_database(server: RedisServer) -> None:
 
 
 async def test_a_burst_beyond_the_pool_waits_for_connections(redis_addr: str) -> None:
-    cache = await _redis_cache({"addr": redis_addr, "poolsize": 2})
+    cache = await open_redis_cache({"addr": redis_addr, "poolsize": 2})
     prefix = unique_prefix()
     try:
         await cache.set(f"{prefix}:k", b"v")

@@ -17,9 +17,8 @@ from redis.asyncio.cluster import RedisCluster
 from contracts.cache_suite import CacheContract
 from dockyard.cache.base import Cache, CacheError, CacheLost
 from dockyard.cache.factory import open_cache
-from dockyard.cache.redis import RedisCache
 
-from .redisserver import delete_prefix
+from .redisserver import delete_prefix, open_redis_cache
 from .redistopologies import (
     MASTER,
     ClusterSetup,
@@ -34,12 +33,6 @@ from .redistopologies import (
 def sentinel() -> Iterator[SentinelSetup]:
     with private_sentinel() as setup:
         yield setup
-
-
-async def _opened(section: dict[str, Any]) -> RedisCache:
-    cache = await open_cache(section)
-    assert isinstance(cache, RedisCache)
-    return cache
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +64,7 @@ async def set_until_the_move_is_reported(
 class TestClusterCache(CacheContract):
     @pytest.fixture
     async def cache(self, cluster: ClusterSetup, prefix: str) -> AsyncIterator[Cache]:
-        cache = await _opened({"addrs": cluster.addrs})
+        cache = await open_redis_cache({"addrs": cluster.addrs})
         yield cache
         await delete_prefix(cache, prefix)
         await cache.close()
@@ -80,14 +73,14 @@ class TestClusterCache(CacheContract):
 class TestSentinelCache(CacheContract):
     @pytest.fixture
     async def cache(self, sentinel: SentinelSetup, prefix: str) -> AsyncIterator[Cache]:
-        cache = await _opened(sentinel.section())
+        cache = await open_redis_cache(sentinel.section())
         yield cache
         await delete_prefix(cache, prefix)
         await cache.close()
 
 
 async def test_the_keys_land_on_the_primary_the_sentinel_names(sentinel: SentinelSetup) -> None:
-    cache = await _opened(sentinel.section())
+    cache = await open_redis_cache(sentinel.section())
     try:
         await cache.set("dockyard-topology:k", b"v")
         with SyncRedis(port=sentinel.current_primary()) as primary:
@@ -101,7 +94,7 @@ async def test_the_keys_land_on_the_primary_the_sentinel_names(sentinel: Sentine
 async def test_a_failover_is_reported_then_the_new_primary_is_used() -> None:
     # A setup of its own: the failover swaps the roles of its servers.
     with private_sentinel() as setup:
-        cache = await _opened(setup.section())
+        cache = await open_redis_cache(setup.section())
         try:
             await cache.set("k", b"before")
             new = await asyncio.to_thread(fail_over, setup)
@@ -122,7 +115,7 @@ async def test_a_write_in_flight_to_the_old_primary_when_the_move_is_seen_is_rep
     """A write that went out to the old primary before anyone saw the failover, and came back
     after another call saw it, may be lost like the writes before: it says so too."""
     with private_sentinel() as setup:
-        cache = await _opened(setup.section(readtimeout="5s"))
+        cache = await open_redis_cache(setup.section(readtimeout="5s"))
         try:
             await cache.set("k", b"before")  # a connection to the old primary, now idle
             await asyncio.to_thread(fail_over, setup)
@@ -142,7 +135,7 @@ async def test_a_write_in_flight_to_the_old_primary_when_the_move_is_seen_is_rep
 
 
 async def test_the_section_chooses_sentinel() -> None:
-    cache = await _opened(
+    cache = await open_redis_cache(
         {"addrs": ["127.0.0.1:1", "127.0.0.1:2"], "mastername": "primary", "poolsize": 8}
     )
     try:
@@ -175,7 +168,7 @@ async def test_malformed_sentinel_sections_name_the_key(
 
 
 async def test_a_cluster_spreads_keys_over_its_nodes(cluster: ClusterSetup) -> None:
-    cache = await _opened({"addrs": cluster.addrs})
+    cache = await open_redis_cache({"addrs": cluster.addrs})
     keys = [f"dockyard-topology:{n}" for n in range(30)]
     try:
         for n, key in enumerate(keys):
@@ -198,7 +191,7 @@ async def test_a_cluster_spreads_keys_over_its_nodes(cluster: ClusterSetup) -> N
 async def test_a_cluster_failover_is_reported_then_the_new_primary_is_used() -> None:
     with private_cluster(replica=True) as setup:
         assert setup.replica is not None
-        cache = await _opened({"addrs": setup.addrs})
+        cache = await open_redis_cache({"addrs": setup.addrs})
         try:
             # A key of the first primary, the one whose replica takes over.
             key = next(f"k{n}" for n in range(1000) if _slot_of_first(setup, f"k{n}"))
@@ -228,7 +221,7 @@ def _slot_of_first(setup: ClusterSetup, key: str) -> bool:
 
 
 async def test_the_section_chooses_a_cluster() -> None:
-    cache = await _opened({"addrs": ["127.0.0.1:1", "127.0.0.1:2"], "poolsize": 8})
+    cache = await open_redis_cache({"addrs": ["127.0.0.1:1", "127.0.0.1:2"], "poolsize": 8})
     try:
         assert isinstance(cache.client, RedisCluster)
         with pytest.raises(CacheError):  # nothing listens there

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from cache.redisserver import (
     RedisServer,
     delete_prefix,
+    open_redis_cache,
     private_redis,
     shared_redis,
     unique_prefix,
@@ -38,7 +39,6 @@ from contracts.metadata_suite import (
     manifest,
 )
 from dockyard.cache.breaker import CircuitBreaker
-from dockyard.cache.factory import open_cache
 from dockyard.cache.memory import MemoryCache
 from dockyard.cache.redis import RedisCache
 from dockyard.metadata.base import BlobRecord, ManifestRecord, MetadataStore
@@ -64,12 +64,6 @@ def redis_addr() -> Iterator[str]:
         yield addr
 
 
-async def redis_cache(section: dict[str, Any]) -> RedisCache:
-    cache = await open_cache(section)
-    assert isinstance(cache, RedisCache)
-    return cache
-
-
 # -- the contract ---------------------------------------------------------------------------
 
 
@@ -77,7 +71,7 @@ class TestCachedOnSqliteAndRedis(MetadataStoreContract):
     @pytest.fixture
     async def store(self, tmp_path: Path, redis_addr: str) -> AsyncIterator[MetadataStore]:
         prefix = unique_prefix()
-        cache = await redis_cache({"addr": redis_addr})
+        cache = await open_redis_cache({"addr": redis_addr})
         inner = await open_store(sqlite_url(tmp_path / "metadata.db"))
         store = CachedMetadataStore(inner, cache, prefix=prefix)
         yield store
@@ -143,7 +137,7 @@ async def replicas(tmp_path: Path, section: dict[str, Any]) -> AsyncIterator[Rep
     url = sqlite_url(tmp_path / "metadata.db")
     await upgrade(url)
     prefix = unique_prefix()
-    caches = [await redis_cache(section) for _ in range(2)]
+    caches = [await open_redis_cache(section) for _ in range(2)]
     inners = [PausingStore(url) for _ in range(2)]
     a, b = (
         CachedMetadataStore(
@@ -459,7 +453,7 @@ async def test_a_write_during_an_outage_is_flushed_when_the_writer_is_back(
         # A third replica that sees no traffic during the outage.
         c = CachedMetadataStore(
             await open_store(sqlite_url(tmp_path / "metadata.db")),
-            await redis_cache(server.section(**FAST)),
+            await open_redis_cache(server.section(**FAST)),
             prefix=pair.prefix,
             breaker=CircuitBreaker("replica c's cache", cooldown=COOLDOWN),
         )
